@@ -1,0 +1,129 @@
+#include "app/flags.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address every listener binds to.");
+ABSL_FLAG(int, grpc_port, 50051, "gRPC port (pushbroker.v1.Broker, health, reflection); 0 picks one.");
+ABSL_FLAG(int, http_port, 8080, "HTTP edge port (/v1/events); 0 picks one.");
+ABSL_FLAG(int, admin_port, 9090, "Admin HTTP port (/livez, /readyz); 0 picks one.");
+ABSL_FLAG(uint32_t, mailbox_max_messages, 1000,
+          "Messages kept per mailbox; the oldest go first.");
+ABSL_FLAG(absl::Duration, mailbox_ttl, absl::Hours(24),
+          "How long a message is kept, and how long an idle mailbox lives.");
+ABSL_FLAG(uint32_t, max_message_bytes, 64 * 1024, "Largest `data` a publish may carry.");
+ABSL_FLAG(uint32_t, max_client_id_bytes, 128, "Longest client id or topic name.");
+ABSL_FLAG(uint32_t, max_publish_targets, 10000, "Most client ids in one list publish.");
+ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(10),
+          "How long an idempotency key is remembered.");
+ABSL_FLAG(uint32_t, idempotency_max_keys, 100000,
+          "Most idempotency keys remembered; past it the oldest are forgotten early.");
+ABSL_FLAG(uint32_t, heartbeat_ms, 15000, "Interval of SSE comment heartbeats.");
+ABSL_FLAG(uint32_t, retry_ms, 3000, "Reconnect delay advised to browsers (SSE `retry:`).");
+ABSL_FLAG(std::string, cors_origins, "",
+          "Comma-separated origins allowed to open streams cross-origin, or *; empty: none.");
+ABSL_FLAG(uint32_t, max_connections, 10000, "Most concurrent SSE streams.");
+ABSL_FLAG(uint32_t, max_stream_queue_bytes, 1 << 20,
+          "Unsent bytes a stream may queue before it is cut as a slow consumer.");
+ABSL_FLAG(uint32_t, max_http_threads, 512,
+          "Most threads parsing HTTP requests at once (streams need none once open).");
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
+          "How often expired messages and idle mailboxes are dropped.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long in-flight gRPC calls may run after SIGTERM.");
+
+namespace pushbroker {
+namespace {
+
+absl::Status CheckPort(const char* name, int port) {
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", port, " is not a port (0-65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPositive(const char* name, uint64_t value) {
+  if (value == 0) return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckPositive(const char* name, absl::Duration value) {
+  if (value <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AppOptions> AppOptionsFromFlags() {
+  AppOptions options;
+  const std::string bind = absl::GetFlag(FLAGS_bind_address);
+  const int grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  const int http_port = absl::GetFlag(FLAGS_http_port);
+  const int admin_port = absl::GetFlag(FLAGS_admin_port);
+  for (const absl::Status& status :
+       {CheckPort("grpc_port", grpc_port), CheckPort("http_port", http_port),
+        CheckPort("admin_port", admin_port),
+        CheckPositive("mailbox_max_messages", absl::GetFlag(FLAGS_mailbox_max_messages)),
+        CheckPositive("mailbox_ttl", absl::GetFlag(FLAGS_mailbox_ttl)),
+        CheckPositive("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)),
+        CheckPositive("max_client_id_bytes", absl::GetFlag(FLAGS_max_client_id_bytes)),
+        CheckPositive("max_publish_targets", absl::GetFlag(FLAGS_max_publish_targets)),
+        CheckPositive("idempotency_window", absl::GetFlag(FLAGS_idempotency_window)),
+        CheckPositive("idempotency_max_keys", absl::GetFlag(FLAGS_idempotency_max_keys)),
+        CheckPositive("heartbeat_ms", absl::GetFlag(FLAGS_heartbeat_ms)),
+        CheckPositive("max_connections", absl::GetFlag(FLAGS_max_connections)),
+        CheckPositive("max_stream_queue_bytes", absl::GetFlag(FLAGS_max_stream_queue_bytes)),
+        CheckPositive("max_http_threads", absl::GetFlag(FLAGS_max_http_threads)),
+        CheckPositive("sweep_interval", absl::GetFlag(FLAGS_sweep_interval))}) {
+    if (!status.ok()) return status;
+  }
+
+  options.retention.max_messages = absl::GetFlag(FLAGS_mailbox_max_messages);
+  options.retention.ttl = absl::GetFlag(FLAGS_mailbox_ttl);
+
+  options.broker.limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.broker.limits.max_client_id_bytes = absl::GetFlag(FLAGS_max_client_id_bytes);
+  options.broker.limits.max_topic_bytes = absl::GetFlag(FLAGS_max_client_id_bytes);
+  options.broker.max_publish_targets = absl::GetFlag(FLAGS_max_publish_targets);
+  options.broker.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
+  options.broker.idempotency_max_keys = absl::GetFlag(FLAGS_idempotency_max_keys);
+
+  const uint32_t retry_ms = absl::GetFlag(FLAGS_retry_ms);
+  options.grpc.bind_address = bind;
+  options.grpc.port = grpc_port;
+  options.grpc.default_retry_ms = retry_ms;
+  // Room for the largest message plus its envelope.
+  options.grpc.max_receive_message_bytes =
+      std::max<size_t>(4 << 20, 2 * size_t{absl::GetFlag(FLAGS_max_message_bytes)} + 4096);
+
+  options.http.bind_address = bind;
+  options.http.port = http_port;
+  options.http.retry_ms = retry_ms;
+  options.http.heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms));
+  for (absl::string_view origin :
+       absl::StrSplit(absl::GetFlag(FLAGS_cors_origins), ',', absl::SkipWhitespace())) {
+    options.http.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
+  }
+  options.http.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
+  options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
+
+  options.admin.bind_address = bind;
+  options.admin.port = admin_port;
+
+  options.sweep_interval = absl::GetFlag(FLAGS_sweep_interval);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  return options;
+}
+
+}  // namespace pushbroker

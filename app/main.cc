@@ -1,0 +1,48 @@
+// push-broker: gRPC publish API in, Server-Sent Events out.
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "app/broker_app.h"
+#include "app/flags.h"
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "push-broker: backends publish over gRPC, browsers receive over Server-Sent Events.\n"
+      "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...");
+  absl::ParseCommandLine(argc, argv);
+
+  absl::StatusOr<pushbroker::AppOptions> options = pushbroker::AppOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "push-broker: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<pushbroker::BrokerApp>> app =
+      pushbroker::BrokerApp::Start(*std::move(options));
+  if (!app.ok()) {
+    std::fprintf(stderr, "push-broker: %s\n", app.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "push-broker: serving gRPC on :%d, SSE on :%d (/v1/events), admin on :%d "
+               "(store: memory)\n",
+               (*app)->grpc_port(), (*app)->http_port(), (*app)->admin_port());
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "push-broker: signal %d, shutting down\n", signal_number);
+  (*app)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,119 @@
+// Broker: the core of push-broker. Validates and routes publishes to
+// mailboxes, keeps topic membership and presence, opens live streams with an
+// exact replay, and answers queries. No networking: adapters (gRPC, HTTP)
+// translate their wire formats to these calls.
+#ifndef PUSH_BROKER_BROKER_BROKER_H_
+#define PUSH_BROKER_BROKER_BROKER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "broker/clock.h"
+#include "broker/idempotency_cache.h"
+#include "broker/local_fanout.h"
+#include "broker/mailbox_store.h"
+#include "broker/publish.h"
+#include "broker/stream_sink.h"
+#include "broker/validation.h"
+
+namespace pushbroker {
+
+struct BrokerOptions {
+  ValidationLimits limits;
+  size_t max_publish_targets = 10000;  // client ids in one list publish
+  absl::Duration idempotency_window = absl::Minutes(10);
+  size_t idempotency_max_keys = 100000;
+  size_t history_default_limit = 100;
+  size_t history_max_limit = 10000;
+};
+
+// Where a new stream starts: an optional reset notice, then `replay` in
+// offset order. The stream is already registered for live messages; it
+// drops live ones whose offset is at most the last replayed.
+struct OpenedStream {
+  MailboxPosition position;  // where the mailbox stood when replay was read
+  std::optional<ResetReason> reset;
+  std::optional<MessageId> earliest_retained;
+  std::vector<Message> replay;
+};
+
+struct ClientState {
+  std::string client_id;
+  bool online = false;
+  size_t streams = 0;
+  std::vector<std::string> topics;
+  size_t mailbox_size = 0;
+  std::optional<MessageId> first_id;
+  std::optional<MessageId> last_id;
+  absl::Time last_seen;
+};
+
+struct HistoryPage {
+  std::vector<Message> messages;
+  std::optional<ResetReason> reset;
+  std::optional<MessageId> earliest_retained;
+  bool more = false;
+};
+
+// Safe for concurrent access from multiple threads. The store and clock must
+// outlive the broker.
+class Broker {
+ public:
+  Broker(BrokerOptions options, MailboxStore* store, const Clock* clock);
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  absl::StatusOr<PublishResult> Publish(const PublishRequest& request);
+
+  absl::Status Subscribe(const std::string& client_id, const std::string& topic);
+  absl::Status Unsubscribe(const std::string& client_id, const std::string& topic);
+
+  // NOT_FOUND for a client with no mailbox.
+  absl::StatusOr<ClientState> GetClient(const std::string& client_id);
+  // `after_id` empty: from the oldest retained message. A malformed id is
+  // INVALID_ARGUMENT here (a programmatic caller); a foreign or too old one
+  // yields a reset and everything retained.
+  absl::StatusOr<HistoryPage> History(const std::string& client_id, const std::string& after_id,
+                                      size_t limit);
+  // Closes the client's live streams after advising `retry_ms`. Returns how
+  // many streams were told. NOT_FOUND for a client with no mailbox.
+  absl::StatusOr<size_t> Disconnect(const std::string& client_id, uint32_t retry_ms);
+  absl::Status DeleteClient(const std::string& client_id);
+
+  // Registers `sink` for live messages, then reads what it should replay:
+  // with `last_event_id`, exactly after it (or a reset); without, whatever no
+  // stream of this client has been handed yet. Creates the mailbox if needed.
+  absl::StatusOr<OpenedStream> OpenStream(const std::string& client_id,
+                                          const std::optional<std::string>& last_event_id,
+                                          std::shared_ptr<StreamSink> sink);
+  // Unregisters a stream that ended for any reason.
+  void CloseStream(const std::string& client_id, const StreamSink* sink);
+  // Asks every live stream to close (shutdown).
+  void CloseAllStreams(uint32_t retry_ms);
+
+  // Expires messages and idle mailboxes; call periodically.
+  size_t Sweep();
+
+  size_t live_streams() const { return fanout_.TotalStreams(); }
+  const ValidationLimits& limits() const { return options_.limits; }
+
+ private:
+  absl::StatusOr<std::vector<std::string>> ResolveRecipients(const PublishTarget& target);
+  absl::StatusOr<PublishResult> PublishOnce(const PublishRequest& request);
+  absl::Status ValidatePublish(const PublishRequest& request) const;
+
+  const BrokerOptions options_;
+  MailboxStore* const store_;
+  const Clock* const clock_;
+  LocalFanout fanout_;
+  IdempotencyCache idempotency_;
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_BROKER_BROKER_H_

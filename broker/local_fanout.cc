@@ -1,0 +1,89 @@
+#include "broker/local_fanout.h"
+
+#include <algorithm>
+
+namespace pushbroker {
+
+LocalFanout::Shard& LocalFanout::ShardFor(const std::string& client_id) {
+  return shards_[std::hash<std::string>{}(client_id) % kShards];
+}
+
+size_t LocalFanout::OnAppended(const std::string& client_id, const Message& message) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.sinks.find(client_id);
+  if (it == shard.sinks.end()) return 0;
+  for (const auto& sink : it->second) sink->Deliver(message);
+  return it->second.size();
+}
+
+void LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamSink> sink) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  shard.sinks[client_id].push_back(std::move(sink));
+}
+
+void LocalFanout::Unregister(const std::string& client_id, const StreamSink* sink,
+                             absl::Time now) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.sinks.find(client_id);
+  if (it == shard.sinks.end()) return;
+  auto& sinks = it->second;
+  sinks.erase(std::remove_if(sinks.begin(), sinks.end(),
+                             [sink](const auto& s) { return s.get() == sink; }),
+              sinks.end());
+  if (sinks.empty()) shard.sinks.erase(it);
+  shard.last_seen[client_id] = now;
+}
+
+size_t LocalFanout::StreamCount(const std::string& client_id) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.sinks.find(client_id);
+  return it == shard.sinks.end() ? 0 : it->second.size();
+}
+
+size_t LocalFanout::TotalStreams() const {
+  size_t total = 0;
+  for (const Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [client_id, sinks] : shard.sinks) total += sinks.size();
+  }
+  return total;
+}
+
+std::optional<absl::Time> LocalFanout::LastSeen(const std::string& client_id) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.last_seen.find(client_id);
+  if (it == shard.last_seen.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::shared_ptr<StreamSink>> LocalFanout::SinksOf(const std::string& client_id) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.sinks.find(client_id);
+  if (it == shard.sinks.end()) return {};
+  return it->second;
+}
+
+std::vector<std::shared_ptr<StreamSink>> LocalFanout::AllSinks() {
+  std::vector<std::shared_ptr<StreamSink>> all;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [client_id, sinks] : shard.sinks) {
+      all.insert(all.end(), sinks.begin(), sinks.end());
+    }
+  }
+  return all;
+}
+
+void LocalFanout::Forget(const std::string& client_id) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  shard.last_seen.erase(client_id);
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,122 @@
+// MailboxStore: the one storage seam of the broker. The in-memory store is the
+// embedded default; a Redis store implements the same contract for
+// multi-replica deployments.
+#ifndef PUSH_BROKER_BROKER_MAILBOX_STORE_H_
+#define PUSH_BROKER_BROKER_MAILBOX_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "broker/message.h"
+#include "broker/replay.h"
+
+namespace pushbroker {
+
+// Hears about every append, in offset order per mailbox. Called by the store
+// while the append is still atomic with respect to other appends and reads of
+// that mailbox ("append and wake in one step"), so it must not block and must
+// not call back into the store. Returns how many live streams took the message.
+class AppendListener {
+ public:
+  virtual ~AppendListener() = default;
+  virtual size_t OnAppended(const std::string& client_id, const Message& message) = 0;
+};
+
+struct AppendedMessage {
+  std::string client_id;
+  MessageId id;
+  size_t streams = 0;  // live streams the message was handed to
+};
+
+// What a reader asks for.
+struct ReadRequest {
+  enum class From {
+    kOldestRetained,  // everything retained (History with no after_id)
+    kUndelivered,     // what no stream of this client has been handed yet
+    kAfterId,         // exactly after `after_id`, or a reset
+  };
+  From from = From::kOldestRetained;
+  std::string after_id;   // raw text, for kAfterId
+  size_t limit = SIZE_MAX;
+  bool create = false;          // create the mailbox when it does not exist
+  bool mark_delivered = false;  // advance the undelivered cursor past what is returned
+};
+
+struct ReadResult {
+  std::vector<Message> messages;
+  std::optional<ResetReason> reset;
+  std::optional<MessageId> earliest_retained;  // nullopt when empty
+  MailboxPosition position;
+  bool more = false;  // `limit` cut the answer short
+};
+
+struct MailboxInfo {
+  size_t size = 0;
+  std::optional<MessageId> first_id;  // oldest retained
+  std::optional<MessageId> last_id;   // last assigned in this epoch
+  std::vector<std::string> topics;
+  absl::Time last_activity;
+};
+
+struct RetentionPolicy {
+  size_t max_messages = 1000;          // per mailbox; the oldest go first
+  absl::Duration ttl = absl::Hours(24);  // per message, and for idle mailboxes
+};
+
+// Implementations are safe for concurrent access from multiple threads.
+// Every method that names a client expects an already validated id.
+class MailboxStore {
+ public:
+  virtual ~MailboxStore() = default;
+
+  // The listener must outlive the store's use of it. Set once, before use.
+  virtual void SetAppendListener(AppendListener* listener) = 0;
+
+  // Appends `payload` to each client's mailbox (created when missing), in one
+  // step per mailbox with the listener's notification. `expires_at` is capped
+  // by the retention TTL.
+  virtual absl::StatusOr<std::vector<AppendedMessage>> Append(
+      absl::Span<const std::string> client_ids, std::shared_ptr<const Payload> payload,
+      absl::Time now, absl::Time expires_at) = 0;
+
+  // Reads a mailbox. NOT_FOUND when it does not exist and `create` is false.
+  virtual absl::StatusOr<ReadResult> Read(const std::string& client_id,
+                                          const ReadRequest& request, absl::Time now) = 0;
+
+  // Marks the mailbox active now (the idle TTL restarts). With `create`, a
+  // missing mailbox is created; without, it is NOT_FOUND.
+  virtual absl::Status Touch(const std::string& client_id, absl::Time now, bool create) = 0;
+
+  virtual absl::StatusOr<MailboxInfo> Describe(const std::string& client_id,
+                                               absl::Time now) = 0;
+
+  // Every client holding a mailbox (for broadcast).
+  virtual std::vector<std::string> ListClients() = 0;
+
+  // Topic membership. Subscribe creates the client's mailbox if missing.
+  virtual absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
+                                  absl::Time now) = 0;
+  virtual absl::Status RemoveFromTopic(const std::string& client_id,
+                                       const std::string& topic) = 0;
+  virtual std::vector<std::string> TopicMembers(const std::string& topic) = 0;
+
+  // Drops the mailbox and its topic memberships. NOT_FOUND when missing.
+  virtual absl::Status Delete(const std::string& client_id) = 0;
+
+  // Drops expired messages, and mailboxes idle (no activity, no live stream
+  // per `is_online`) for longer than the TTL. Returns mailboxes removed.
+  virtual size_t ExpireIdle(absl::Time now,
+                            const std::function<bool(const std::string&)>& is_online) = 0;
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_BROKER_MAILBOX_STORE_H_

@@ -1,0 +1,88 @@
+// MemoryMailboxStore: the embedded default MailboxStore, holding every mailbox
+// in this process. Its history dies with the process; a new process starts new
+// epochs, so ids from before a restart are recognised as foreign.
+#ifndef PUSH_BROKER_BROKER_MEMORY_MAILBOX_STORE_H_
+#define PUSH_BROKER_BROKER_MEMORY_MAILBOX_STORE_H_
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/mailbox_store.h"
+
+namespace pushbroker {
+
+// Safe for concurrent access from multiple threads. Mailboxes are spread over
+// shards with a lock each; topic membership has a lock of its own, never held
+// together with a shard lock.
+class MemoryMailboxStore final : public MailboxStore {
+ public:
+  explicit MemoryMailboxStore(RetentionPolicy retention);
+
+  void SetAppendListener(AppendListener* listener) override;
+  absl::StatusOr<std::vector<AppendedMessage>> Append(absl::Span<const std::string> client_ids,
+                                                      std::shared_ptr<const Payload> payload,
+                                                      absl::Time now,
+                                                      absl::Time expires_at) override;
+  absl::StatusOr<ReadResult> Read(const std::string& client_id, const ReadRequest& request,
+                                  absl::Time now) override;
+  absl::Status Touch(const std::string& client_id, absl::Time now, bool create) override;
+  absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) override;
+  std::vector<std::string> ListClients() override;
+  absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
+                          absl::Time now) override;
+  absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) override;
+  std::vector<std::string> TopicMembers(const std::string& topic) override;
+  absl::Status Delete(const std::string& client_id) override;
+  size_t ExpireIdle(absl::Time now,
+                    const std::function<bool(const std::string&)>& is_online) override;
+
+ private:
+  // Messages hold consecutive offsets; expired ones leave only from the front
+  // and are skipped by readers until then.
+  struct Mailbox {
+    uint64_t epoch = 0;
+    uint64_t next_offset = 1;
+    uint64_t delivered_through = 0;  // offsets up to here were handed to a stream
+    std::deque<Message> messages;
+    absl::Time last_activity;
+  };
+  struct Shard {
+    absl::Mutex mu;
+    std::unordered_map<std::string, Mailbox> mailboxes ABSL_GUARDED_BY(mu);
+  };
+  static constexpr size_t kShards = 32;
+
+  Shard& ShardFor(const std::string& client_id);
+  uint64_t NewEpoch() ABSL_LOCKS_EXCLUDED(epoch_mu_);
+  Mailbox& GetOrCreate(Shard& shard, const std::string& client_id, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void DropExpiredFront(Mailbox& mailbox, absl::Time now) const;
+  static MailboxPosition PositionOf(const Mailbox& mailbox);
+  void ForgetTopics(const std::string& client_id) ABSL_LOCKS_EXCLUDED(topics_mu_);
+
+  const RetentionPolicy retention_;
+  AppendListener* listener_ = nullptr;  // set once before use
+
+  absl::Mutex epoch_mu_;
+  absl::BitGen epoch_gen_ ABSL_GUARDED_BY(epoch_mu_);
+
+  std::array<Shard, kShards> shards_;
+
+  absl::Mutex topics_mu_;
+  std::map<std::string, std::set<std::string>> topic_members_ ABSL_GUARDED_BY(topics_mu_);
+  std::unordered_map<std::string, std::set<std::string>> client_topics_
+      ABSL_GUARDED_BY(topics_mu_);
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_BROKER_MEMORY_MAILBOX_STORE_H_

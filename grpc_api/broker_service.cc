@@ -1,0 +1,209 @@
+#include "grpc_api/broker_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "broker/status_macros.h"
+
+namespace pushbroker {
+namespace {
+
+grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::StatusOr<PublishRequest> ToCore(const v1::PublishRequest& in) {
+  PublishRequest out;
+  switch (in.target_case()) {
+    case v1::PublishRequest::kClientId:
+      out.target.kind = PublishTarget::Kind::kClient;
+      out.target.client_id = in.client_id();
+      break;
+    case v1::PublishRequest::kClients:
+      out.target.kind = PublishTarget::Kind::kClients;
+      out.target.client_ids.assign(in.clients().ids().begin(), in.clients().ids().end());
+      break;
+    case v1::PublishRequest::kTopic:
+      out.target.kind = PublishTarget::Kind::kTopic;
+      out.target.topic = in.topic();
+      break;
+    case v1::PublishRequest::kBroadcast:
+      if (!in.broadcast()) {
+        return absl::InvalidArgumentError("broadcast must be true when it is the target");
+      }
+      out.target.kind = PublishTarget::Kind::kBroadcast;
+      break;
+    case v1::PublishRequest::TARGET_NOT_SET:
+      break;  // the core says what is missing
+  }
+  out.event = in.event();
+  out.data = in.data();
+  out.idempotency_key = in.idempotency_key();
+  if (in.has_ttl()) {
+    if (in.ttl().seconds() < 0 || in.ttl().nanos() < 0 || in.ttl().nanos() >= 1000000000) {
+      return absl::InvalidArgumentError("ttl is not a valid positive duration");
+    }
+    out.ttl = absl::Seconds(in.ttl().seconds()) + absl::Nanoseconds(in.ttl().nanos());
+  }
+  out.return_ids = in.return_ids();
+  return out;
+}
+
+// Completes a PublishStream: reads a request, publishes, writes its
+// response, and only then reads the next, so responses keep request order.
+class PublishStreamReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  explicit PublishStreamReactor(BrokerService* service) : service_(service) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed, or the call ended
+      Finish(grpc::Status::OK);
+      return;
+    }
+    response_.Clear();
+    absl::Status status = service_->PublishOne(request_, &response_);
+    if (!status.ok()) {
+      Finish(ToGrpcStatus(absl::Status(
+          status.code(), absl::StrCat("request #", index_, " of the stream: ", status.message()))));
+      return;
+    }
+    ++index_;
+    StartWrite(&response_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  BrokerService* const service_;
+  v1::PublishRequest request_;
+  v1::PublishResponse response_;
+  uint64_t index_ = 0;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbers.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms)
+    : broker_(broker), default_retry_ms_(default_retry_ms) {}
+
+absl::Status BrokerService::PublishOne(const v1::PublishRequest& request,
+                                       v1::PublishResponse* response) {
+  ASSIGN_OR_RETURN(PublishRequest core_request, ToCore(request));
+  ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(core_request));
+  response->set_id(result.id);
+  response->set_mailboxes(result.mailboxes);
+  response->set_streams(result.streams);
+  response->set_duplicate(result.duplicate);
+  for (const auto& [client_id, id] : result.recipients) {
+    v1::Recipient* recipient = response->add_recipients();
+    recipient->set_client_id(client_id);
+    recipient->set_id(id);
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
+                                                 const v1::PublishRequest* request,
+                                                 v1::PublishResponse* response) {
+  return Respond(context, PublishOne(*request, response));
+}
+
+grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* BrokerService::PublishStream(
+    grpc::CallbackServerContext* context) {
+  return new PublishStreamReactor(this);
+}
+
+grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,
+                                                   const v1::SubscribeRequest* request,
+                                                   v1::SubscribeResponse* response) {
+  return Respond(context, broker_->Subscribe(request->client_id(), request->topic()));
+}
+
+grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext* context,
+                                                     const v1::UnsubscribeRequest* request,
+                                                     v1::UnsubscribeResponse* response) {
+  return Respond(context, broker_->Unsubscribe(request->client_id(), request->topic()));
+}
+
+grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
+                                                   const v1::GetClientRequest* request,
+                                                   v1::ClientInfo* response) {
+  absl::StatusOr<ClientState> state = broker_->GetClient(request->client_id());
+  if (state.ok()) {
+    response->set_client_id(state->client_id);
+    response->set_online(state->online);
+    response->set_streams(static_cast<uint32_t>(state->streams));
+    for (const std::string& topic : state->topics) response->add_topics(topic);
+    response->set_mailbox_size(static_cast<uint32_t>(state->mailbox_size));
+    if (state->first_id) response->set_first_id(state->first_id->ToString());
+    if (state->last_id) response->set_last_id(state->last_id->ToString());
+    if (state->last_seen != absl::InfinitePast()) {
+      SetTimestamp(state->last_seen, response->mutable_last_seen());
+    }
+  }
+  return Respond(context, state.status());
+}
+
+grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
+                                                 const v1::HistoryRequest* request,
+                                                 v1::HistoryResponse* response) {
+  absl::StatusOr<HistoryPage> page =
+      broker_->History(request->client_id(), request->after_id(), request->limit());
+  if (page.ok()) {
+    for (const Message& message : page->messages) {
+      v1::HistoryMessage* out = response->add_messages();
+      out->set_id(message.id.ToString());
+      out->set_event(message.payload->event);
+      out->set_data(message.payload->data);
+      SetTimestamp(message.published_at, out->mutable_published_at());
+    }
+    if (page->reset.has_value()) {
+      response->mutable_reset()->set_reason(std::string(ResetReasonName(*page->reset)));
+      if (page->earliest_retained) {
+        response->mutable_reset()->set_earliest_id(page->earliest_retained->ToString());
+      }
+    }
+    response->set_more(page->more);
+  }
+  return Respond(context, page.status());
+}
+
+grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext* context,
+                                                    const v1::DisconnectRequest* request,
+                                                    v1::DisconnectResponse* response) {
+  const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
+  absl::StatusOr<size_t> closed = broker_->Disconnect(request->client_id(), retry_ms);
+  if (closed.ok()) response->set_streams(static_cast<uint32_t>(*closed));
+  return Respond(context, closed.status());
+}
+
+grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteClientRequest* request,
+                                                      v1::DeleteClientResponse* response) {
+  return Respond(context, broker_->DeleteClient(request->client_id()));
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,57 @@
+// BrokerService: pushbroker.v1.Broker over the core Broker, on gRPC's
+// callback API. The only place that maps absl::Status to grpc::Status.
+#ifndef PUSH_BROKER_GRPC_API_BROKER_SERVICE_H_
+#define PUSH_BROKER_GRPC_API_BROKER_SERVICE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "broker/broker.h"
+#include "grpcpp/grpcpp.h"
+#include "pushbroker/v1/broker.grpc.pb.h"
+
+namespace pushbroker {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Safe for concurrent access from multiple threads. `broker` must outlive it.
+class BrokerService final : public v1::Broker::CallbackService {
+ public:
+  // `default_retry_ms` is advised by Disconnect when the request names none.
+  BrokerService(Broker* broker, uint32_t default_retry_ms);
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const v1::PublishRequest* request,
+                                    v1::PublishResponse* response) override;
+  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* PublishStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Subscribe(grpc::CallbackServerContext* context,
+                                      const v1::SubscribeRequest* request,
+                                      v1::SubscribeResponse* response) override;
+  grpc::ServerUnaryReactor* Unsubscribe(grpc::CallbackServerContext* context,
+                                        const v1::UnsubscribeRequest* request,
+                                        v1::UnsubscribeResponse* response) override;
+  grpc::ServerUnaryReactor* GetClient(grpc::CallbackServerContext* context,
+                                      const v1::GetClientRequest* request,
+                                      v1::ClientInfo* response) override;
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
+                                    const v1::HistoryRequest* request,
+                                    v1::HistoryResponse* response) override;
+  grpc::ServerUnaryReactor* Disconnect(grpc::CallbackServerContext* context,
+                                       const v1::DisconnectRequest* request,
+                                       v1::DisconnectResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteClient(grpc::CallbackServerContext* context,
+                                         const v1::DeleteClientRequest* request,
+                                         v1::DeleteClientResponse* response) override;
+
+  // One publish, as Publish and PublishStream both do it.
+  absl::Status PublishOne(const v1::PublishRequest& request, v1::PublishResponse* response);
+
+ private:
+  Broker* const broker_;
+  const uint32_t default_retry_ms_;
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_GRPC_API_BROKER_SERVICE_H_

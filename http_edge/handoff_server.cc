@@ -1,0 +1,103 @@
+#include "http_edge/handoff_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <type_traits>
+
+#include "http_edge/socket_stream.h"
+
+namespace pushbroker {
+namespace {
+
+// The header that tells a handler which connection it runs on. Set by the
+// server after parsing, after erasing any value a client sent.
+constexpr char kConnectionHeader[] = "X-Push-Broker-Connection";
+
+constexpr bool StartsWith(const char* text, const char* prefix) {
+  return *prefix == '\0' || (*text == *prefix && StartsWith(text + 1, prefix + 1));
+}
+static_assert(StartsWith(CPPHTTPLIB_VERSION, "0.11."),
+              "HandoffServer relies on cpp-httplib 0.11.x internals; review it for this version");
+
+absl::Duration Seconds(time_t sec, time_t usec) {
+  return absl::Seconds(sec) + absl::Microseconds(usec);
+}
+
+}  // namespace
+
+HandoffServer::HandoffServer(SseLoop* loop, AbandonedCallback on_abandoned)
+    : loop_(loop), on_abandoned_(std::move(on_abandoned)) {
+  // The hand-off calls this protected member with exactly this signature.
+  static_assert(std::is_same<decltype(&HandoffServer::process_request),
+                             bool (httplib::Server::*)(
+                                 httplib::Stream&, bool, bool&,
+                                 const std::function<void(httplib::Request&)>&)>::value,
+                "httplib::Server::process_request changed");
+}
+
+bool HandoffServer::SetListenBacklog(int backlog) {
+  const socket_t sock = svr_sock_;
+  return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+}
+
+HandoffServer::Connection* HandoffServer::Find(const httplib::Request& req) {
+  const std::string serial = req.get_header_value(kConnectionHeader);
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(serial);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+bool HandoffServer::PrepareHandoff(const httplib::Request& req, std::shared_ptr<SseStream> stream) {
+  Connection* connection = Find(req);
+  if (connection == nullptr) return false;
+  connection->stream = std::move(stream);  // only this connection's thread touches it
+  return true;
+}
+
+void HandoffServer::CommitHandoff(const httplib::Request& req) {
+  Connection* connection = Find(req);
+  if (connection != nullptr && connection->stream) connection->committed = true;
+}
+
+bool HandoffServer::process_and_close_socket(socket_t sock) {
+  SocketStream stream(sock, Seconds(read_timeout_sec_, read_timeout_usec_),
+                      Seconds(write_timeout_sec_, write_timeout_usec_));
+  Connection connection;
+  std::string serial;
+  {
+    absl::MutexLock lock(&mu_);
+    serial = std::to_string(next_serial_++);
+    connections_.emplace(serial, &connection);
+  }
+  auto setup = [&serial](httplib::Request& req) {
+    req.headers.erase(kConnectionHeader);
+    req.set_header(kConnectionHeader, serial);
+  };
+
+  bool ok = false;
+  size_t remaining = keep_alive_max_count_;
+  const absl::Duration keep_alive = absl::Seconds(keep_alive_timeout_sec_);
+  while (svr_sock_ != INVALID_SOCKET && remaining > 0 && stream.WaitForRequest(keep_alive)) {
+    bool connection_closed = false;
+    ok = process_request(stream, /*close_connection=*/remaining == 1, connection_closed, setup);
+    if (connection.stream) break;  // a stream was prepared: hand off or abandon
+    if (!ok || connection_closed) break;
+    --remaining;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    connections_.erase(serial);
+  }
+
+  if (connection.stream && connection.committed) {
+    loop_->Adopt(std::move(connection.stream), sock);
+    return true;
+  }
+  if (connection.stream) on_abandoned_(connection.stream);
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,193 @@
+#include "http_edge/http_edge.h"
+
+#include "absl/strings/str_cat.h"
+#include "http_edge/connection_task_queue.h"
+#include "http_edge/json_error.h"
+#include "http_edge/sse_format.h"
+#include "nlohmann/json.hpp"
+
+namespace pushbroker {
+namespace {
+
+constexpr char kEventsPath[] = "/v1/events";
+
+std::string ResetData(const OpenedStream& opened, const std::optional<std::string>& last_event_id) {
+  nlohmann::json data = {{"reason", std::string(ResetReasonName(*opened.reset))}};
+  data["earliest_id"] = opened.earliest_retained.has_value()
+                            ? nlohmann::json(opened.earliest_retained->ToString())
+                            : nlohmann::json(nullptr);
+  data["last_event_id"] = last_event_id.value_or("").substr(0, 128);
+  return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The stream's opening: retry advice, a reset notice when the client's id
+// could not be continued, then the replay. One chunk.
+std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::string>& last_event_id,
+                         uint32_t retry_ms) {
+  std::string body = EncodeSseRetry(retry_ms);
+  if (opened.reset.has_value()) {
+    // The reset carries the id just before the replay, so a reconnect right
+    // after it continues from there instead of resetting again.
+    const uint64_t before_replay =
+        opened.replay.empty() ? opened.position.next_offset - 1 : opened.replay.front().id.offset - 1;
+    body += EncodeSseEvent(MessageId{opened.position.epoch, before_replay}.ToString(), "reset",
+                           ResetData(opened, last_event_id));
+  }
+  for (const Message& message : opened.replay) {
+    body += EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data);
+  }
+  return EncodeChunk(body);
+}
+
+}  // namespace
+
+HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker)
+    : options_(std::move(options)),
+      broker_(broker),
+      cors_(options_.cors_origins),
+      loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5)},
+            [this](const std::shared_ptr<SseStream>& stream, StreamEnd) { OnStreamEnded(stream); }),
+      server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) { OnStreamEnded(stream); }) {
+  RegisterRoutes();
+}
+
+HttpEdge::~HttpEdge() { Stop(); }
+
+void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream) {
+  broker_->CloseStream(stream->client_id(), stream.get());
+  open_streams_.fetch_sub(1);
+}
+
+bool HttpEdge::TryReserveStream() {
+  size_t current = open_streams_.load();
+  do {
+    if (current >= options_.max_connections) return false;
+  } while (!open_streams_.compare_exchange_weak(current, current + 1));
+  return true;
+}
+
+void HttpEdge::RegisterRoutes() {
+  server_.Get(kEventsPath, [this](const httplib::Request& req, httplib::Response& res) {
+    HandleEvents(req, res);
+  });
+  server_.Options(kEventsPath, [this](const httplib::Request& req, httplib::Response& res) {
+    if (!cors_.Allows(req)) {
+      return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
+    }
+    cors_.AddHeaders(req, res);
+    res.set_header("Access-Control-Allow-Methods", "GET, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Authorization, Cache-Control");
+    res.set_header("Access-Control-Max-Age", "600");
+    res.status = 204;
+  });
+  auto method_not_allowed = [](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", "GET, OPTIONS");
+    SetJsonError(res, 405, "method_not_allowed",
+                 absl::StrCat(req.method, " is not allowed on ", req.path, "; use GET"));
+  };
+  server_.Post(kEventsPath, method_not_allowed);
+  server_.Put(kEventsPath, method_not_allowed);
+  server_.Patch(kEventsPath, method_not_allowed);
+  server_.Delete(kEventsPath, method_not_allowed);
+  server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404) {
+      SetJsonError(res, 404, "not_found", "no such path; the stream is at /v1/events");
+    } else {
+      SetJsonError(res, res.status, res.status == 400 ? "bad_request" : "http_error",
+                   res.status == 400 ? "the request is not well-formed HTTP/1.1"
+                                     : absl::StrCat("the request failed with HTTP status ", res.status));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+}
+
+void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res) {
+  if (!cors_.Allows(req)) {
+    return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
+  }
+  cors_.AddHeaders(req, res);
+  if (!req.has_param("client_id")) {
+    return SetJsonError(res, 400, "invalid_argument", "the client_id query parameter is required");
+  }
+  const std::string client_id = req.get_param_value("client_id");
+  if (absl::Status valid = ValidateClientId(client_id, broker_->limits()); !valid.ok()) {
+    return SetJsonError(res, valid);
+  }
+  // The header (what EventSource sends on reconnect) wins over the query
+  // parameter (what a page passes on its first connect). An unparsable id
+  // is not an error: it yields a reset, because any answer but 200 stops an
+  // EventSource for good.
+  std::optional<std::string> last_event_id;
+  if (std::string header = req.get_header_value("Last-Event-ID"); !header.empty()) {
+    last_event_id = std::move(header);
+  } else if (std::string param = req.get_param_value("last_event_id"); !param.empty()) {
+    last_event_id = std::move(param);
+  }
+
+  if (!TryReserveStream()) {
+    res.set_header("Retry-After", "5");
+    return SetJsonError(res, 503, "too_many_connections",
+                        absl::StrCat("this broker holds --max_connections=",
+                                     options_.max_connections, " streams; retry later"));
+  }
+  auto stream = std::make_shared<SseStream>(client_id, &loop_, options_.max_stream_queue_bytes);
+  absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
+  if (!opened.ok()) {
+    open_streams_.fetch_sub(1);
+    return SetJsonError(res, opened.status());
+  }
+  if (!server_.PrepareHandoff(req, stream)) {
+    OnStreamEnded(stream);
+    return SetJsonError(res, 500, "internal", "the connection cannot be handed off");
+  }
+  const uint64_t replayed_through = opened->replay.empty() ? 0 : opened->replay.back().id.offset;
+  stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_through);
+
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  // Exactly "text/event-stream": httplib gzips any other text type, and a
+  // browser's EventSource then stalls. The provider writes nothing: httplib
+  // sends the headers, then the socket leaves it for the loop.
+  HandoffServer* server = &server_;
+  res.set_chunked_content_provider("text/event-stream",
+                                   [server, &req](size_t, httplib::DataSink&) {
+                                     server->CommitHandoff(req);
+                                     return false;
+                                   });
+}
+
+absl::Status HttpEdge::Start() {
+  if (absl::Status started = loop_.Start(); !started.ok()) return started;
+  const size_t max_threads = options_.max_http_threads;
+  server_.new_task_queue = [max_threads] { return new ConnectionTaskQueue(max_threads); };
+  server_.set_read_timeout(absl::ToInt64Seconds(options_.read_timeout));
+  server_.set_write_timeout(absl::ToInt64Seconds(options_.write_timeout));
+  server_.set_keep_alive_timeout(absl::ToInt64Seconds(options_.keep_alive_timeout));
+  server_.set_tcp_nodelay(true);
+  if (options_.port == 0) {
+    port_ = server_.bind_to_any_port(options_.bind_address);
+  } else if (server_.bind_to_port(options_.bind_address, options_.port)) {
+    port_ = options_.port;
+  }
+  if (port_ <= 0) {
+    loop_.Stop();
+    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.bind_address,
+                                               ":", options_.port));
+  }
+  server_.SetListenBacklog(options_.listen_backlog);
+  listener_ = std::thread([this] { server_.listen_after_bind(); });
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void HttpEdge::Stop() {
+  if (!started_) return;
+  started_ = false;
+  server_.stop();
+  if (listener_.joinable()) listener_.join();
+  loop_.Stop();
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,73 @@
+// HttpEdge: the browser-facing HTTP adapter. Serves `GET /v1/events` as a
+// Server-Sent Events stream of a client's mailbox, with exact replay after
+// Last-Event-ID; established streams are handed from cpp-httplib to an
+// SseLoop, so a stream costs no thread.
+#ifndef PUSH_BROKER_HTTP_EDGE_HTTP_EDGE_H_
+#define PUSH_BROKER_HTTP_EDGE_HTTP_EDGE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "broker/broker.h"
+#include "http_edge/cors_policy.h"
+#include "http_edge/handoff_server.h"
+#include "http_edge/sse_loop.h"
+
+namespace pushbroker {
+
+struct HttpEdgeOptions {
+  std::string bind_address = "0.0.0.0";
+  int port = 8080;  // 0 picks a free port; see HttpEdge::port()
+  uint32_t retry_ms = 3000;  // reconnect delay advised to every new stream
+  absl::Duration heartbeat_interval = absl::Seconds(15);
+  std::vector<std::string> cors_origins;  // empty: no cross-origin pages
+  size_t max_connections = 10000;         // concurrent SSE streams
+  size_t max_stream_queue_bytes = 1 << 20;  // unsent bytes before a stream is cut
+  size_t max_http_threads = 512;  // threads parsing requests at once
+  int listen_backlog = 4096;
+  absl::Duration read_timeout = absl::Seconds(10);
+  absl::Duration write_timeout = absl::Seconds(10);
+  absl::Duration keep_alive_timeout = absl::Seconds(5);
+};
+
+// Start() and Stop() are for one owning thread; the rest is safe for
+// concurrent access from multiple threads. `broker` must outlive the edge.
+class HttpEdge {
+ public:
+  HttpEdge(HttpEdgeOptions options, Broker* broker);
+  HttpEdge(const HttpEdge&) = delete;
+  HttpEdge& operator=(const HttpEdge&) = delete;
+  ~HttpEdge();
+
+  absl::Status Start();
+  // Stops accepting, ends every stream, and waits for request threads.
+  void Stop();
+
+  int port() const { return port_; }
+  size_t open_streams() const { return open_streams_.load(); }
+
+ private:
+  void RegisterRoutes();
+  void HandleEvents(const httplib::Request& req, httplib::Response& res);
+  bool TryReserveStream();
+  void OnStreamEnded(const std::shared_ptr<SseStream>& stream);
+
+  const HttpEdgeOptions options_;
+  Broker* const broker_;
+  const CorsPolicy cors_;
+  std::atomic<size_t> open_streams_{0};
+  SseLoop loop_;
+  HandoffServer server_;
+  std::thread listener_;
+  int port_ = -1;
+  bool started_ = false;
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_HTTP_EDGE_HTTP_EDGE_H_

@@ -1,0 +1,275 @@
+#include "http_edge/sse_loop.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "http_edge/sse_format.h"
+
+namespace pushbroker {
+namespace {
+
+constexpr size_t kMaxIovecs = 64;
+
+}  // namespace
+
+SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed)
+    : options_(options), on_closed_(std::move(on_closed)) {}
+
+SseLoop::~SseLoop() {
+  Stop();
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+absl::Status SseLoop::Start() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) != 0) {
+    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+  }
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void SseLoop::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (thread_.joinable()) Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SseLoop::Signal() {
+  if (signalled_) return;
+  signalled_ = true;
+  const uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+void SseLoop::Adopt(std::shared_ptr<SseStream> stream, int fd) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      adoptions_.emplace_back(std::move(stream), fd);
+      Signal();
+      return;
+    }
+  }
+  ::close(fd);
+  on_closed_(stream, StreamEnd::kLoopStopped);
+}
+
+void SseLoop::Wake(std::shared_ptr<SseStream> stream) {
+  absl::MutexLock lock(&mu_);
+  ready_.push_back(std::move(stream));
+  Signal();
+}
+
+size_t SseLoop::adopted() const {
+  absl::MutexLock lock(&mu_);
+  return adopted_;
+}
+
+void SseLoop::TakeRequests() {
+  std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions;
+  std::vector<std::shared_ptr<SseStream>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    uint64_t count;
+    ssize_t ignored = ::read(wake_fd_, &count, sizeof(count));
+    (void)ignored;
+    signalled_ = false;
+    adoptions.swap(adoptions_);
+    ready.swap(ready_);
+    adopted_ += adoptions.size();
+  }
+  for (auto& [stream, fd] : adoptions) {
+    const int flags = ::fcntl(fd, F_GETFL, 0);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    Connection& connection = connections_[fd];
+    connection.stream = stream;
+    connection.fd = fd;
+    fd_of_[stream.get()] = fd;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      CloseConnection(fd, StreamEnd::kWriteFailed);
+      continue;
+    }
+    Flush(connection);
+  }
+  for (const auto& stream : ready) {
+    auto it = fd_of_.find(stream.get());
+    if (it == fd_of_.end()) continue;  // not adopted yet, or gone
+    auto connection = connections_.find(it->second);
+    if (connection != connections_.end()) Flush(connection->second);
+  }
+}
+
+void SseLoop::Flush(Connection& connection) {
+  const int fd = connection.fd;
+  while (true) {
+    if (connection.outbox.empty()) {
+      if (connection.end_after) return CloseConnection(fd, StreamEnd::kServerClosed);
+      SseStream::Batch batch = connection.stream->TakeQueued();
+      if (batch.abort) return CloseConnection(fd, StreamEnd::kSlowConsumer);
+      if (batch.end_after) {
+        connection.end_after = true;
+        connection.ending_since = absl::Now();
+      }
+      if (batch.chunks.empty()) {
+        if (connection.end_after) continue;
+        return;
+      }
+      connection.outbox = std::move(batch.chunks);
+      connection.front_written = 0;
+    }
+    iovec iov[kMaxIovecs];
+    size_t count = 0;
+    for (const std::string& chunk : connection.outbox) {
+      if (count == kMaxIovecs) break;
+      const size_t skip = count == 0 ? connection.front_written : 0;
+      iov[count].iov_base = const_cast<char*>(chunk.data() + skip);
+      iov[count].iov_len = chunk.size() - skip;
+      ++count;
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
+    ssize_t written = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
+      return CloseConnection(fd, StreamEnd::kWriteFailed);
+    }
+    size_t left = static_cast<size_t>(written);
+    while (left > 0) {
+      const size_t rest = connection.outbox.front().size() - connection.front_written;
+      if (left >= rest) {
+        left -= rest;
+        connection.outbox.pop_front();
+        connection.front_written = 0;
+      } else {
+        connection.front_written += left;
+        left = 0;
+      }
+    }
+  }
+}
+
+void SseLoop::Drain(Connection& connection) {
+  char buffer[4096];
+  while (true) {
+    const ssize_t n = ::recv(connection.fd, buffer, sizeof(buffer), 0);
+    if (n > 0) continue;  // a browser sends nothing after its request; ignore
+    if (n == 0) return CloseConnection(connection.fd, StreamEnd::kPeerClosed);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return CloseConnection(connection.fd, StreamEnd::kPeerClosed);
+  }
+}
+
+void SseLoop::CloseConnection(int fd, StreamEnd why) {
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  std::shared_ptr<SseStream> stream = std::move(it->second.stream);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
+  fd_of_.erase(stream.get());
+  connections_.erase(it);
+  {
+    absl::MutexLock lock(&mu_);
+    --adopted_;
+  }
+  on_closed_(stream, why);
+}
+
+void SseLoop::Heartbeat(absl::Time now) {
+  const std::string beat = EncodeChunk(EncodeSseComment("hb"));
+  std::vector<int> fds;
+  fds.reserve(connections_.size());
+  for (const auto& [fd, connection] : connections_) fds.push_back(fd);
+  for (int fd : fds) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) continue;
+    Connection& connection = it->second;
+    if (connection.end_after) {
+      if (now - connection.ending_since > options_.close_timeout) {
+        CloseConnection(fd, StreamEnd::kServerClosed);
+      }
+      continue;
+    }
+    if (!connection.outbox.empty()) continue;  // the peer is behind; data is pending anyway
+    connection.outbox.push_back(beat);
+    connection.front_written = 0;
+    Flush(connection);
+  }
+}
+
+void SseLoop::Run() {
+  epoll_event events[256];
+  absl::Time next_beat = absl::Now() + options_.heartbeat_interval;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
+    const int64_t wait_ms =
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(next_beat - absl::Now()) + 1);
+    const int n = ::epoll_wait(epoll_fd_, events, 256, static_cast<int>(std::min<int64_t>(wait_ms, 1000)));
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        TakeRequests();
+        continue;
+      }
+      auto it = connections_.find(fd);
+      if (it == connections_.end()) continue;
+      const uint32_t flags = events[i].events;
+      if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        CloseConnection(fd, StreamEnd::kPeerClosed);
+        continue;
+      }
+      if (flags & EPOLLIN) {
+        Drain(it->second);
+        it = connections_.find(fd);
+        if (it == connections_.end()) continue;
+      }
+      if (flags & EPOLLOUT) Flush(it->second);
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_beat) {
+      Heartbeat(now);
+      next_beat = now + options_.heartbeat_interval;
+    }
+  }
+  // Stopping: adopt what is waiting, then end every stream.
+  TakeRequests();
+  const std::string last(LastChunk());
+  std::vector<int> fds;
+  for (const auto& [fd, connection] : connections_) fds.push_back(fd);
+  for (int fd : fds) {
+    ssize_t ignored = ::send(fd, last.data(), last.size(), MSG_NOSIGNAL);
+    (void)ignored;
+    CloseConnection(fd, StreamEnd::kLoopStopped);
+  }
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,95 @@
+// SseLoop: one epoll thread that owns every established SSE connection after
+// cpp-httplib has written its response headers. It writes queued chunks
+// without blocking, sends heartbeats, notices dead peers, and closes streams.
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "http_edge/sse_stream.h"
+
+namespace pushbroker {
+
+// Why a stream ended, for the close callback.
+enum class StreamEnd { kPeerClosed, kWriteFailed, kServerClosed, kSlowConsumer, kLoopStopped };
+
+struct SseLoopOptions {
+  absl::Duration heartbeat_interval = absl::Seconds(15);
+  // How long a stream that is ending may take to flush its last chunks.
+  absl::Duration close_timeout = absl::Seconds(5);
+};
+
+// Adopt() and Wake() are safe for concurrent access from multiple threads;
+// everything else happens on the loop's own thread. The close callback runs
+// on the loop thread, once per adopted stream, and must not block.
+class SseLoop {
+ public:
+  using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
+
+  SseLoop(SseLoopOptions options, ClosedCallback on_closed);
+  SseLoop(const SseLoop&) = delete;
+  SseLoop& operator=(const SseLoop&) = delete;
+  ~SseLoop();
+
+  absl::Status Start();
+  // Ends every stream with the last chunk (best effort) and joins the thread.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Takes ownership of `fd`, whose response headers were written; sends
+  // whatever the stream has queued and what comes later.
+  void Adopt(std::shared_ptr<SseStream> stream, int fd) ABSL_LOCKS_EXCLUDED(mu_);
+  // The stream has something queued.
+  void Wake(std::shared_ptr<SseStream> stream) ABSL_LOCKS_EXCLUDED(mu_);
+
+  size_t adopted() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Connection {
+    std::shared_ptr<SseStream> stream;
+    int fd = -1;
+    std::deque<std::string> outbox;
+    size_t front_written = 0;  // bytes of outbox.front() already sent
+    bool end_after = false;    // close once the outbox is empty
+    absl::Time ending_since = absl::InfiniteFuture();
+  };
+
+  void Run();
+  void Signal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeRequests();
+  void Flush(Connection& connection);
+  void Drain(Connection& connection);
+  void CloseConnection(int fd, StreamEnd why);
+  void Heartbeat(absl::Time now);
+
+  const SseLoopOptions options_;
+  const ClosedCallback on_closed_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<SseStream>> ready_ ABSL_GUARDED_BY(mu_);
+  bool signalled_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  size_t adopted_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Loop thread only.
+  std::unordered_map<int, Connection> connections_;
+  std::unordered_map<const SseStream*, int> fd_of_;
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_

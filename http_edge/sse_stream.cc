@@ -1,0 +1,100 @@
+#include "http_edge/sse_stream.h"
+
+#include "http_edge/sse_format.h"
+#include "http_edge/sse_loop.h"
+
+namespace pushbroker {
+
+SseStream::SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes)
+    : client_id_(std::move(client_id)), loop_(loop), max_queued_bytes_(max_queued_bytes) {}
+
+bool SseStream::ScheduleWakeLocked() {
+  if (wake_scheduled_) return false;
+  wake_scheduled_ = true;
+  return true;
+}
+
+void SseStream::EnqueueLocked(std::string chunk) {
+  queued_bytes_ += chunk.size();
+  queued_.push_back(std::move(chunk));
+}
+
+void SseStream::QueueMessageLocked(const Message& message) {
+  if (message.id.offset <= queued_through_) return;  // already replayed
+  queued_through_ = message.id.offset;
+  EnqueueLocked(EncodeChunk(
+      EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data)));
+}
+
+void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through) {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!opening_chunks.empty()) {
+      // Opening chunks go before anything held back.
+      queued_bytes_ += opening_chunks.size();
+      queued_.push_front(std::move(opening_chunks));
+    }
+    queued_through_ = replayed_through;
+    priming_ = false;
+    for (const Message& message : held_while_priming_) QueueMessageLocked(message);
+    held_while_priming_.clear();
+    wake = ScheduleWakeLocked();
+  }
+  if (wake) loop_->Wake(shared_from_this());
+}
+
+void SseStream::Deliver(const Message& message) {
+  bool wake = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || overflowed_) return;
+    if (priming_) {
+      held_while_priming_.push_back(message);
+      return;
+    }
+    QueueMessageLocked(message);
+    if (queued_bytes_ > max_queued_bytes_) {
+      overflowed_ = true;
+      queued_.clear();
+      queued_bytes_ = 0;
+    }
+    wake = ScheduleWakeLocked();
+  }
+  if (wake) loop_->Wake(shared_from_this());
+}
+
+void SseStream::Close(CloseCause cause, uint32_t retry_ms) {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || overflowed_) return;
+    ending_ = true;
+    if (cause != CloseCause::kClientDeleted) EnqueueLocked(EncodeChunk(EncodeSseRetry(retry_ms)));
+    EnqueueLocked(std::string(LastChunk()));
+    wake = ScheduleWakeLocked();
+  }
+  if (wake) loop_->Wake(shared_from_this());
+}
+
+SseStream::Batch SseStream::TakeQueued() {
+  absl::MutexLock lock(&mu_);
+  Batch batch;
+  wake_scheduled_ = false;
+  if (overflowed_) {
+    batch.abort = true;
+    return batch;
+  }
+  if (priming_) return batch;  // opening chunks not queued yet
+  batch.chunks.swap(queued_);
+  queued_bytes_ = 0;
+  batch.end_after = ending_;
+  return batch;
+}
+
+bool SseStream::overflowed() const {
+  absl::MutexLock lock(&mu_);
+  return overflowed_;
+}
+
+}  // namespace pushbroker

@@ -1,0 +1,73 @@
+// SseStream: one browser's live SSE stream as the core sees it (a
+// StreamSink): a bounded queue of encoded HTTP chunks that publishers fill
+// and the SseLoop drains to the socket.
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/stream_sink.h"
+
+namespace pushbroker {
+
+class SseLoop;
+
+// Safe for concurrent access from multiple threads. Until Prime() the
+// stream holds live messages aside, so the replay goes out first; after it,
+// live messages at or below the last replayed offset are dropped as
+// duplicates. Past `max_queued_bytes` of unsent live data the stream gives
+// up (slow consumer) and the loop closes it; the client reconnects with
+// Last-Event-ID and loses nothing, since the mailbox still has the messages.
+class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
+ public:
+  // `loop` must outlive the stream's registration with it.
+  SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes);
+
+  const std::string& client_id() const { return client_id_; }
+
+  // Queues the opening chunks (retry advice, reset notice, replay) and goes
+  // live. `replayed_through` is the last offset the replay covered (0: none).
+  void Prime(std::string opening_chunks, uint64_t replayed_through) ABSL_LOCKS_EXCLUDED(mu_);
+
+  void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // For the loop: what is queued, and whether to end the stream afterwards.
+  struct Batch {
+    std::deque<std::string> chunks;
+    bool end_after = false;  // send these, then the last chunk was included; close
+    bool abort = false;      // close now without sending anything more
+  };
+  Batch TakeQueued() ABSL_LOCKS_EXCLUDED(mu_);
+
+  bool overflowed() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void EnqueueLocked(std::string chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string client_id_;
+  SseLoop* const loop_;
+  const size_t max_queued_bytes_;
+
+  mutable absl::Mutex mu_;
+  bool priming_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<Message> held_while_priming_ ABSL_GUARDED_BY(mu_);
+  uint64_t queued_through_ ABSL_GUARDED_BY(mu_) = 0;  // highest offset queued
+  std::deque<std::string> queued_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;      // the last chunk is queued
+  bool overflowed_ ABSL_GUARDED_BY(mu_) = false;  // slow consumer: abort
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_

@@ -1,0 +1,187 @@
+// pushctl: a command-line client for push-broker's gRPC API.
+//
+//   pushctl [--target=localhost:50051] publish (--client_id=ID | --clients=A,B |
+//           --topic=T | --broadcast) [--event=E] [--ttl=30s] [--idempotency_key=K]
+//           [--return_ids] DATA|-
+//   pushctl subscribe CLIENT TOPIC        pushctl unsubscribe CLIENT TOPIC
+//   pushctl get CLIENT                    pushctl history CLIENT [--after=ID] [--limit=N]
+//   pushctl disconnect CLIENT [--retry_ms=N]
+//   pushctl delete CLIENT
+//
+// Responses print as JSON; errors print the gRPC status and exit 1.
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "pushbroker/v1/broker.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(std::string, client_id, "", "publish: to this client.");
+ABSL_FLAG(std::string, clients, "", "publish: to these comma-separated clients.");
+ABSL_FLAG(std::string, topic, "", "publish: to every member of this topic.");
+ABSL_FLAG(bool, broadcast, false, "publish: to every mailbox.");
+ABSL_FLAG(std::string, event, "", "publish: SSE event type.");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(), "publish: message TTL (0: the broker's).");
+ABSL_FLAG(std::string, idempotency_key, "", "publish: retries with this key append nothing.");
+ABSL_FLAG(bool, return_ids, false, "publish: list each recipient's id.");
+ABSL_FLAG(std::string, after, "", "history: messages after this id.");
+ABSL_FLAG(uint32_t, limit, 0, "history: at most this many (0: the broker's default).");
+ABSL_FLAG(uint32_t, retry_ms, 0, "disconnect: reconnect delay to advise (0: the broker's).");
+
+namespace {
+
+using pushbroker::v1::Broker;
+
+int Fail(const std::string& message) {
+  std::cerr << "pushctl: " << message << "\n";
+  return 2;
+}
+
+int Print(const grpc::Status& status, const google::protobuf::Message& response) {
+  if (!status.ok()) {
+    std::cerr << "pushctl: " << status.error_code() << " " << status.error_message() << "\n";
+    return 1;
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(response, &json, options);
+  std::cout << json;
+  return 0;
+}
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
+}
+
+int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Fail("publish takes one DATA argument (or - for stdin)");
+  pushbroker::v1::PublishRequest request;
+  int targets = 0;
+  if (!absl::GetFlag(FLAGS_client_id).empty()) {
+    request.set_client_id(absl::GetFlag(FLAGS_client_id));
+    ++targets;
+  }
+  if (!absl::GetFlag(FLAGS_clients).empty()) {
+    for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',', absl::SkipEmpty())) {
+      request.mutable_clients()->add_ids(std::string(id));
+    }
+    ++targets;
+  }
+  if (!absl::GetFlag(FLAGS_topic).empty()) {
+    request.set_topic(absl::GetFlag(FLAGS_topic));
+    ++targets;
+  }
+  if (absl::GetFlag(FLAGS_broadcast)) {
+    request.set_broadcast(true);
+    ++targets;
+  }
+  if (targets != 1) return Fail("publish needs exactly one of --client_id, --clients, --topic, --broadcast");
+  if (args[0] == "-") {
+    request.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
+  } else {
+    request.set_data(args[0]);
+  }
+  request.set_event(absl::GetFlag(FLAGS_event));
+  request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
+  request.set_return_ids(absl::GetFlag(FLAGS_return_ids));
+  const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
+  if (ttl > absl::ZeroDuration()) {
+    request.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
+    request.mutable_ttl()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(ttl - absl::Seconds(absl::ToInt64Seconds(ttl)))));
+  }
+  grpc::ClientContext context;
+  SetDeadline(context);
+  pushbroker::v1::PublishResponse response;
+  return Print(stub.Publish(&context, request, &response), response);
+}
+
+template <typename Request, typename Response, typename Call>
+int Simple(Request request, Call call) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  Response response;
+  return Print(call(&context, request, &response), response);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "pushctl [--target=host:port] COMMAND ...\n"
+      "commands: publish, subscribe, unsubscribe, get, history, disconnect, delete");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) return Fail("no command; see --help");
+  const std::string command = positional[1];
+  const std::vector<std::string> args(positional.begin() + 2, positional.end());
+
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  auto stub = Broker::NewStub(channel);
+  using namespace pushbroker::v1;
+
+  if (command == "publish") return Publish(*stub, args);
+  if (command == "subscribe" || command == "unsubscribe") {
+    if (args.size() != 2) return Fail(command + " takes CLIENT TOPIC");
+    if (command == "subscribe") {
+      SubscribeRequest request;
+      request.set_client_id(args[0]);
+      request.set_topic(args[1]);
+      return Simple<SubscribeRequest, SubscribeResponse>(request, [&](auto* c, auto& r, auto* out) {
+        return stub->Subscribe(c, r, out);
+      });
+    }
+    UnsubscribeRequest request;
+    request.set_client_id(args[0]);
+    request.set_topic(args[1]);
+    return Simple<UnsubscribeRequest, UnsubscribeResponse>(request, [&](auto* c, auto& r, auto* out) {
+      return stub->Unsubscribe(c, r, out);
+    });
+  }
+  if (args.size() != 1) return Fail(command + " takes CLIENT");
+  if (command == "get") {
+    GetClientRequest request;
+    request.set_client_id(args[0]);
+    return Simple<GetClientRequest, ClientInfo>(request, [&](auto* c, auto& r, auto* out) {
+      return stub->GetClient(c, r, out);
+    });
+  }
+  if (command == "history") {
+    HistoryRequest request;
+    request.set_client_id(args[0]);
+    request.set_after_id(absl::GetFlag(FLAGS_after));
+    request.set_limit(absl::GetFlag(FLAGS_limit));
+    return Simple<HistoryRequest, HistoryResponse>(request, [&](auto* c, auto& r, auto* out) {
+      return stub->History(c, r, out);
+    });
+  }
+  if (command == "disconnect") {
+    DisconnectRequest request;
+    request.set_client_id(args[0]);
+    request.set_retry_ms(absl::GetFlag(FLAGS_retry_ms));
+    return Simple<DisconnectRequest, DisconnectResponse>(request, [&](auto* c, auto& r, auto* out) {
+      return stub->Disconnect(c, r, out);
+    });
+  }
+  if (command == "delete") {
+    DeleteClientRequest request;
+    request.set_client_id(args[0]);
+    return Simple<DeleteClientRequest, DeleteClientResponse>(request, [&](auto* c, auto& r, auto* out) {
+      return stub->DeleteClient(c, r, out);
+    });
+  }
+  return Fail("unknown command '" + command + "'; see --help");
+}
