@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "broker/status_macros.h"
+#include "broker/validation.h"
 
 namespace pushbroker {
 namespace {
@@ -19,33 +20,39 @@ void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
-absl::StatusOr<PublishRequest> ToCore(const v1::PublishRequest& in) {
+// Text fields arrive as bytes; names and ids are checked by the core's
+// validation, data and event for UTF-8 there too. The key is checked here.
+absl::StatusOr<PublishRequest> ToCore(const internal::PublishRequestWire& in) {
+  using Wire = internal::PublishRequestWire;
   PublishRequest out;
   switch (in.target_case()) {
-    case v1::PublishRequest::kClientId:
+    case Wire::kClientId:
       out.target.kind = PublishTarget::Kind::kClient;
       out.target.client_id = in.client_id();
       break;
-    case v1::PublishRequest::kClients:
+    case Wire::kClients:
       out.target.kind = PublishTarget::Kind::kClients;
       out.target.client_ids.assign(in.clients().ids().begin(), in.clients().ids().end());
       break;
-    case v1::PublishRequest::kTopic:
+    case Wire::kTopic:
       out.target.kind = PublishTarget::Kind::kTopic;
       out.target.topic = in.topic();
       break;
-    case v1::PublishRequest::kBroadcast:
+    case Wire::kBroadcast:
       if (!in.broadcast()) {
         return absl::InvalidArgumentError("broadcast must be true when it is the target");
       }
       out.target.kind = PublishTarget::Kind::kBroadcast;
       break;
-    case v1::PublishRequest::TARGET_NOT_SET:
+    case Wire::TARGET_NOT_SET:
       break;  // the core says what is missing
   }
   out.event = in.event();
   out.data = in.data();
   out.idempotency_key = in.idempotency_key();
+  if (!IsValidUtf8(out.idempotency_key)) {
+    return absl::InvalidArgumentError("idempotency_key is not valid UTF-8");
+  }
   if (in.has_ttl()) {
     if (in.ttl().seconds() < 0 || in.ttl().nanos() < 0 || in.ttl().nanos() >= 1000000000) {
       return absl::InvalidArgumentError("ttl is not a valid positive duration");
@@ -58,8 +65,7 @@ absl::StatusOr<PublishRequest> ToCore(const v1::PublishRequest& in) {
 
 // Completes a PublishStream: reads a request, publishes, writes its
 // response, and only then reads the next, so responses keep request order.
-class PublishStreamReactor final
-    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit PublishStreamReactor(BrokerService* service) : service_(service) {
     StartRead(&request_);
@@ -71,7 +77,7 @@ class PublishStreamReactor final
       return;
     }
     response_.Clear();
-    absl::Status status = service_->PublishOne(request_, &response_);
+    absl::Status status = service_->PublishBytes(request_, &response_);
     if (!status.ok()) {
       Finish(ToGrpcStatus(absl::Status(
           status.code(), absl::StrCat("request #", index_, " of the stream: ", status.message()))));
@@ -93,8 +99,8 @@ class PublishStreamReactor final
 
  private:
   BrokerService* const service_;
-  v1::PublishRequest request_;
-  v1::PublishResponse response_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
   uint64_t index_ = 0;
 };
 
@@ -109,29 +115,40 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms)
     : broker_(broker), default_retry_ms_(default_retry_ms) {}
 
-absl::Status BrokerService::PublishOne(const v1::PublishRequest& request,
-                                       v1::PublishResponse* response) {
+absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
+                                         grpc::ByteBuffer* response_bytes) {
+  internal::PublishRequestWire request;
+  grpc::ByteBuffer input(request_bytes);  // Deserialize consumes its buffer
+  if (!grpc::SerializationTraits<internal::PublishRequestWire>::Deserialize(&input, &request).ok()) {
+    return absl::InvalidArgumentError("the request is not a well-formed pushbroker.v1.PublishRequest");
+  }
   ASSIGN_OR_RETURN(PublishRequest core_request, ToCore(request));
   ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(core_request));
-  response->set_id(result.id);
-  response->set_mailboxes(result.mailboxes);
-  response->set_streams(result.streams);
-  response->set_duplicate(result.duplicate);
+  v1::PublishResponse response;
+  response.set_id(result.id);
+  response.set_mailboxes(result.mailboxes);
+  response.set_streams(result.streams);
+  response.set_duplicate(result.duplicate);
   for (const auto& [client_id, id] : result.recipients) {
-    v1::Recipient* recipient = response->add_recipients();
+    v1::Recipient* recipient = response.add_recipients();
     recipient->set_client_id(client_id);
     recipient->set_id(id);
+  }
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<v1::PublishResponse>::Serialize(response, response_bytes, &own_buffer)
+           .ok()) {
+    return absl::InternalError("cannot serialize the response");
   }
   return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
-                                                 const v1::PublishRequest* request,
-                                                 v1::PublishResponse* response) {
-  return Respond(context, PublishOne(*request, response));
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
+  return Respond(context, PublishBytes(*request, response));
 }
 
-grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* BrokerService::PublishStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
     grpc::CallbackServerContext* context) {
   return new PublishStreamReactor(this);
 }

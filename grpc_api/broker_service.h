@@ -8,22 +8,32 @@
 #include "absl/status/status.h"
 #include "broker/broker.h"
 #include "grpcpp/grpcpp.h"
+#include "grpc_api/publish_wire.pb.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 
 namespace pushbroker {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// The callback service, with Publish and PublishStream taking raw bytes so
+// that they parse requests as internal::PublishRequestWire (see
+// publish_wire.proto for why).
+using BrokerServiceBase = v1::Broker::WithRawCallbackMethod_Publish<
+    v1::Broker::WithRawCallbackMethod_PublishStream<v1::Broker::WithCallbackMethod_Subscribe<
+        v1::Broker::WithCallbackMethod_Unsubscribe<v1::Broker::WithCallbackMethod_GetClient<
+            v1::Broker::WithCallbackMethod_History<v1::Broker::WithCallbackMethod_Disconnect<
+                v1::Broker::WithCallbackMethod_DeleteClient<v1::Broker::Service>>>>>>>>;
+
 // Safe for concurrent access from multiple threads. `broker` must outlive it.
-class BrokerService final : public v1::Broker::CallbackService {
+class BrokerService final : public BrokerServiceBase {
  public:
   // `default_retry_ms` is advised by Disconnect when the request names none.
   BrokerService(Broker* broker, uint32_t default_retry_ms);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
-                                    const v1::PublishRequest* request,
-                                    v1::PublishResponse* response) override;
-  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* PublishStream(
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PublishStream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Subscribe(grpc::CallbackServerContext* context,
                                       const v1::SubscribeRequest* request,
@@ -44,8 +54,9 @@ class BrokerService final : public v1::Broker::CallbackService {
                                          const v1::DeleteClientRequest* request,
                                          v1::DeleteClientResponse* response) override;
 
-  // One publish, as Publish and PublishStream both do it.
-  absl::Status PublishOne(const v1::PublishRequest& request, v1::PublishResponse* response);
+  // One publish from request bytes to response bytes, as Publish and
+  // PublishStream both do it.
+  absl::Status PublishBytes(const grpc::ByteBuffer& request, grpc::ByteBuffer* response);
 
  private:
   Broker* const broker_;
