@@ -21,6 +21,15 @@ ABSL_FLAG(absl::Duration, mailbox_ttl, absl::Hours(24),
           "How long a message is kept, and how long an idle mailbox lives.");
 ABSL_FLAG(uint32_t, max_message_bytes, 64 * 1024, "Largest `data` a publish may carry.");
 ABSL_FLAG(uint32_t, max_client_id_bytes, 128, "Longest client id or topic name.");
+ABSL_FLAG(uint32_t, max_event_bytes, 128, "Longest SSE event type a publish may name.");
+ABSL_FLAG(uint32_t, max_idempotency_key_bytes, 256, "Longest idempotency key.");
+ABSL_FLAG(uint32_t, history_max_limit, 10000, "Most messages one History call returns.");
+ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
+          "How long the HTTP edge waits for each read of a request.");
+ABSL_FLAG(absl::Duration, http_write_timeout, absl::Seconds(10),
+          "How long the HTTP edge waits for each write of an ordinary response.");
+ABSL_FLAG(absl::Duration, http_keep_alive_timeout, absl::Seconds(5),
+          "How long an idle keep-alive HTTP connection stays open.");
 ABSL_FLAG(uint32_t, max_publish_targets, 10000, "Most client ids in one list publish.");
 ABSL_FLAG(absl::Duration, idempotency_window, absl::Minutes(10),
           "How long an idempotency key is remembered.");
@@ -78,6 +87,12 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)),
         CheckPositive("max_client_id_bytes", absl::GetFlag(FLAGS_max_client_id_bytes)),
         CheckPositive("max_publish_targets", absl::GetFlag(FLAGS_max_publish_targets)),
+        CheckPositive("max_event_bytes", absl::GetFlag(FLAGS_max_event_bytes)),
+        CheckPositive("max_idempotency_key_bytes", absl::GetFlag(FLAGS_max_idempotency_key_bytes)),
+        CheckPositive("history_max_limit", absl::GetFlag(FLAGS_history_max_limit)),
+        CheckPositive("http_read_timeout", absl::GetFlag(FLAGS_http_read_timeout)),
+        CheckPositive("http_write_timeout", absl::GetFlag(FLAGS_http_write_timeout)),
+        CheckPositive("http_keep_alive_timeout", absl::GetFlag(FLAGS_http_keep_alive_timeout)),
         CheckPositive("idempotency_window", absl::GetFlag(FLAGS_idempotency_window)),
         CheckPositive("idempotency_max_keys", absl::GetFlag(FLAGS_idempotency_max_keys)),
         CheckPositive("heartbeat_ms", absl::GetFlag(FLAGS_heartbeat_ms)),
@@ -94,7 +109,12 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.broker.limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.broker.limits.max_client_id_bytes = absl::GetFlag(FLAGS_max_client_id_bytes);
   options.broker.limits.max_topic_bytes = absl::GetFlag(FLAGS_max_client_id_bytes);
+  options.broker.limits.max_event_bytes = absl::GetFlag(FLAGS_max_event_bytes);
+  options.broker.limits.max_idempotency_key_bytes = absl::GetFlag(FLAGS_max_idempotency_key_bytes);
   options.broker.max_publish_targets = absl::GetFlag(FLAGS_max_publish_targets);
+  options.broker.history_max_limit = absl::GetFlag(FLAGS_history_max_limit);
+  options.broker.history_default_limit =
+      std::min<size_t>(options.broker.history_default_limit, options.broker.history_max_limit);
   options.broker.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
   options.broker.idempotency_max_keys = absl::GetFlag(FLAGS_idempotency_max_keys);
 
@@ -117,6 +137,9 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
   options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
+  options.http.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
+  options.http.write_timeout = absl::GetFlag(FLAGS_http_write_timeout);
+  options.http.keep_alive_timeout = absl::GetFlag(FLAGS_http_keep_alive_timeout);
 
   options.admin.bind_address = bind;
   options.admin.port = admin_port;

@@ -1,5 +1,7 @@
 #include "http_edge/http_edge.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "http_edge/connection_task_queue.h"
 #include "http_edge/json_error.h"
@@ -162,9 +164,11 @@ absl::Status HttpEdge::Start() {
   if (absl::Status started = loop_.Start(); !started.ok()) return started;
   const size_t max_threads = options_.max_http_threads;
   server_.new_task_queue = [max_threads] { return new ConnectionTaskQueue(max_threads); };
-  server_.set_read_timeout(absl::ToInt64Seconds(options_.read_timeout));
-  server_.set_write_timeout(absl::ToInt64Seconds(options_.write_timeout));
-  server_.set_keep_alive_timeout(absl::ToInt64Seconds(options_.keep_alive_timeout));
+  server_.set_read_timeout(absl::ToChronoMicroseconds(options_.read_timeout));
+  server_.set_write_timeout(absl::ToChronoMicroseconds(options_.write_timeout));
+  // httplib counts keep-alive in whole seconds.
+  server_.set_keep_alive_timeout(
+      std::max<time_t>(1, absl::ToInt64Seconds(options_.keep_alive_timeout)));
   server_.set_tcp_nodelay(true);
   if (options_.port == 0) {
     port_ = server_.bind_to_any_port(options_.bind_address);

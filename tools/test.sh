@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command to check push-broker: installs what is missing, builds
+# everything, and runs the whole test suite (CTest + GoogleTest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+bash tools/build.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
