@@ -42,6 +42,8 @@ ABSL_FLAG(std::string, cors_origins, "",
 ABSL_FLAG(uint32_t, max_connections, 10000, "Most concurrent SSE streams.");
 ABSL_FLAG(uint32_t, max_stream_queue_bytes, 1 << 20,
           "Unsent bytes a stream may queue before it is cut as a slow consumer.");
+ABSL_FLAG(absl::Duration, stream_stall_timeout, absl::Seconds(30),
+          "A stream whose peer accepts no bytes for this long while data waits is closed.");
 ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
@@ -90,6 +92,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_event_bytes", absl::GetFlag(FLAGS_max_event_bytes)),
         CheckPositive("max_idempotency_key_bytes", absl::GetFlag(FLAGS_max_idempotency_key_bytes)),
         CheckPositive("history_max_limit", absl::GetFlag(FLAGS_history_max_limit)),
+        CheckPositive("stream_stall_timeout", absl::GetFlag(FLAGS_stream_stall_timeout)),
         CheckPositive("http_read_timeout", absl::GetFlag(FLAGS_http_read_timeout)),
         CheckPositive("http_write_timeout", absl::GetFlag(FLAGS_http_write_timeout)),
         CheckPositive("http_keep_alive_timeout", absl::GetFlag(FLAGS_http_keep_alive_timeout)),
@@ -137,6 +140,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
   options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
+  options.http.stream_stall_timeout = absl::GetFlag(FLAGS_stream_stall_timeout);
   options.http.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
   options.http.write_timeout = absl::GetFlag(FLAGS_http_write_timeout);
   options.http.keep_alive_timeout = absl::GetFlag(FLAGS_http_keep_alive_timeout);

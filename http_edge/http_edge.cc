@@ -47,7 +47,8 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker)
     : options_(std::move(options)),
       broker_(broker),
       cors_(options_.cors_origins),
-      loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5)},
+      loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5),
+                           options_.stream_stall_timeout},
             [this](const std::shared_ptr<SseStream>& stream, StreamEnd) { OnStreamEnded(stream); }),
       server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) { OnStreamEnded(stream); }) {
   RegisterRoutes();

@@ -33,6 +33,8 @@ struct HttpEdgeOptions {
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
   absl::Duration keep_alive_timeout = absl::Seconds(5);
+  // A stream whose peer accepts no bytes for this long is closed.
+  absl::Duration stream_stall_timeout = absl::Seconds(30);
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for

@@ -105,6 +105,7 @@ void SseLoop::TakeRequests() {
     Connection& connection = connections_[fd];
     connection.stream = stream;
     connection.fd = fd;
+    connection.last_progress = absl::Now();
     fd_of_[stream.get()] = fd;
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -125,6 +126,9 @@ void SseLoop::TakeRequests() {
 
 void SseLoop::Flush(Connection& connection) {
   const int fd = connection.fd;
+  // A stream that overflowed while its peer was blocked ends now, whatever
+  // is still waiting in the outbox.
+  if (connection.stream->overflowed()) return CloseConnection(fd, StreamEnd::kSlowConsumer);
   while (true) {
     if (connection.outbox.empty()) {
       if (connection.end_after) return CloseConnection(fd, StreamEnd::kServerClosed);
@@ -159,6 +163,7 @@ void SseLoop::Flush(Connection& connection) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
       return CloseConnection(fd, StreamEnd::kWriteFailed);
     }
+    if (written > 0) connection.last_progress = absl::Now();
     size_t left = static_cast<size_t>(written);
     while (left > 0) {
       const size_t rest = connection.outbox.front().size() - connection.front_written;
@@ -216,7 +221,12 @@ void SseLoop::Heartbeat(absl::Time now) {
       }
       continue;
     }
-    if (!connection.outbox.empty()) continue;  // the peer is behind; data is pending anyway
+    if (!connection.outbox.empty()) {  // the peer is behind; data is pending anyway
+      if (now - connection.last_progress > options_.stall_timeout) {
+        CloseConnection(fd, StreamEnd::kSlowConsumer);
+      }
+      continue;
+    }
     connection.outbox.push_back(beat);
     connection.front_written = 0;
     Flush(connection);

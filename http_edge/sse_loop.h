@@ -28,6 +28,9 @@ struct SseLoopOptions {
   absl::Duration heartbeat_interval = absl::Seconds(15);
   // How long a stream that is ending may take to flush its last chunks.
   absl::Duration close_timeout = absl::Seconds(5);
+  // How long queued data may wait on a peer that accepts none of it before
+  // the stream is closed (a vanished peer whose TCP never says so).
+  absl::Duration stall_timeout = absl::Seconds(30);
 };
 
 // Adopt() and Wake() are safe for concurrent access from multiple threads;
@@ -62,6 +65,7 @@ class SseLoop {
     size_t front_written = 0;  // bytes of outbox.front() already sent
     bool end_after = false;    // close once the outbox is empty
     absl::Time ending_since = absl::InfiniteFuture();
+    absl::Time last_progress;  // the last time the peer accepted bytes
   };
 
   void Run();

@@ -33,6 +33,7 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through) {
     if (!opening_chunks.empty()) {
       // Opening chunks go before anything held back.
       queued_bytes_ += opening_chunks.size();
+      opening_bytes_ = opening_chunks.size();
       queued_.push_front(std::move(opening_chunks));
     }
     queued_through_ = replayed_through;
@@ -54,12 +55,18 @@ void SseStream::Deliver(const Message& message) {
       return;
     }
     QueueMessageLocked(message);
-    if (queued_bytes_ > max_queued_bytes_) {
+    if (queued_bytes_ - opening_bytes_ > max_queued_bytes_) {
       overflowed_ = true;
       queued_.clear();
       queued_bytes_ = 0;
+      opening_bytes_ = 0;
+      // Always wake: while the peer blocks, a wake may be pending that the
+      // loop will not act on until the socket drains.
+      wake_scheduled_ = true;
+      wake = true;
+    } else {
+      wake = ScheduleWakeLocked();
     }
-    wake = ScheduleWakeLocked();
   }
   if (wake) loop_->Wake(shared_from_this());
 }
@@ -88,6 +95,7 @@ SseStream::Batch SseStream::TakeQueued() {
   if (priming_) return batch;  // opening chunks not queued yet
   batch.chunks.swap(queued_);
   queued_bytes_ = 0;
+  opening_bytes_ = 0;
   batch.end_after = ending_;
   return batch;
 }

@@ -63,6 +63,9 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   uint64_t queued_through_ ABSL_GUARDED_BY(mu_) = 0;  // highest offset queued
   std::deque<std::string> queued_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bytes of the opening (replay) still queued: bounded by the mailbox, so
+  // they do not count against max_queued_bytes_.
+  size_t opening_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;      // the last chunk is queued
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;  // slow consumer: abort

@@ -1,0 +1,70 @@
+// Streams whose peers cannot keep up: the broker's memory stays bounded, the
+// stream is cut, other clients are unaffected, and nothing is lost.
+#include <string>
+#include <vector>
+
+#include "tests/support/broker_fixture.h"
+
+namespace pushbroker::testing {
+namespace {
+
+class SlowConsumerTest : public BrokerFixture {};
+
+TEST_F(SlowConsumerTest, ANonReadingStreamIsCutAndLosesNothing) {
+  StartBroker([](AppOptions& options) { options.http.max_stream_queue_bytes = 256 * 1024; });
+  auto stuck = OpenStream("stuck");  // never reads from here on
+  auto healthy = OpenStream("healthy");
+  ASSERT_TRUE(WaitForStreams("stuck", 1));
+  ASSERT_TRUE(WaitForStreams("healthy", 1));
+
+  // Far more than the loopback socket buffers and the 256 KiB cap together.
+  const std::string big(60 * 1024, 'x');
+  std::string last_id;
+  bool cut = false;
+  for (int i = 0; i < 600 && !cut; ++i) {
+    last_id = PublishTo("stuck", big + std::to_string(i));
+    v1::ClientInfo info;
+    cut = GetClient("stuck", &info).ok() && info.streams() == 0;
+  }
+  ASSERT_TRUE(cut) << "the stream was never cut";
+
+  // Others are not slowed down.
+  const absl::Time before = absl::Now();
+  PublishTo("healthy", "still fast");
+  auto event = healthy->Next(absl::Seconds(2));
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->data, "still fast");
+  EXPECT_LT(absl::Now() - before, absl::Seconds(1));
+
+  // The mailbox kept everything: what the stuck client got, plus a
+  // reconnect after its last id, is every message exactly once.
+  std::vector<std::string> received;
+  while (auto e = stuck->Next(absl::Milliseconds(500))) received.push_back(e->last_event_id);
+  const std::string resume_after = received.empty() ? "" : received.back();
+  auto again = OpenStream("stuck", resume_after.empty() ? SseClient::Headers{}
+                                                          : SseClient::Headers{{"Last-Event-ID", resume_after}});
+  std::string seen_last;
+  size_t replayed = 0;
+  while (auto e = again->Next(absl::Seconds(2))) {
+    ASSERT_NE(e->type, "reset");
+    seen_last = e->last_event_id;
+    ++replayed;
+    if (seen_last == last_id) break;
+  }
+  EXPECT_EQ(seen_last, last_id);
+  EXPECT_GT(replayed, 0u);
+}
+
+TEST_F(SlowConsumerTest, ALargeReplayIsNotMistakenForASlowConsumer) {
+  StartBroker([](AppOptions& options) { options.http.max_stream_queue_bytes = 64 * 1024; });
+  const std::string chunk(16 * 1024, 'r');
+  for (int i = 0; i < 200; ++i) PublishTo("alice", chunk);  // 3.2 MB waiting offline
+  auto stream = OpenStream("alice");
+  PublishTo("alice", "live after the backlog");
+  auto events = stream->Take(201, absl::Seconds(10));
+  ASSERT_EQ(events.size(), 201u);
+  EXPECT_EQ(events.back().data, "live after the backlog");
+}
+
+}  // namespace
+}  // namespace pushbroker::testing
