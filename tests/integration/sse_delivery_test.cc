@@ -45,16 +45,13 @@ TEST_F(SseDeliveryTest, LiveMessageArrivesOnAnOpenStream) {
   StartBroker();
   auto stream = OpenStream("alice");
   ASSERT_TRUE(WaitForStreams("alice", 1));
-  v1::PublishRequest request;
-  request.set_client_id("alice");
-  request.set_data("live \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80");
-  v1::PublishResponse response;
-  ASSERT_TRUE(Publish(request, &response).ok());
+  const std::string data = "live \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80";
+  v1::PublishResponse response = PublishToClient("alice", data);
   EXPECT_EQ(response.streams(), 1u);
   EXPECT_EQ(response.mailboxes(), 1u);
   auto event = stream->Next(absl::Seconds(2));
   ASSERT_TRUE(event.has_value());
-  EXPECT_EQ(event->data, request.data());
+  EXPECT_EQ(event->data, data);
   EXPECT_EQ(event->last_event_id, response.id());
 }
 
@@ -144,12 +141,7 @@ TEST_F(SseDeliveryTest, EveryTabOfAClientReceivesEveryMessage) {
   auto tab2 = OpenStream("alice");
   auto tab3 = OpenStream("alice");
   ASSERT_TRUE(WaitForStreams("alice", 3));
-  v1::PublishRequest request;
-  request.set_client_id("alice");
-  request.set_data("to all tabs");
-  v1::PublishResponse response;
-  ASSERT_TRUE(Publish(request, &response).ok());
-  EXPECT_EQ(response.streams(), 3u);
+  EXPECT_EQ(PublishToClient("alice", "to all tabs").streams(), 3u);
   for (auto* tab : {tab1.get(), tab2.get(), tab3.get()}) {
     auto event = tab->Next();
     ASSERT_TRUE(event.has_value());

@@ -45,9 +45,9 @@ class BrokerFixture : public ::testing::Test {
     return stub_->Publish(&context, request, response);
   }
 
-  // Publishes `data` to one client and returns the message id.
-  std::string PublishTo(const std::string& client, const std::string& data,
-                        const std::string& event = "") {
+  // Publishes `data` to one client and returns the whole response.
+  v1::PublishResponse PublishToClient(const std::string& client, const std::string& data,
+                                      const std::string& event = "") {
     v1::PublishRequest request;
     request.set_client_id(client);
     request.set_data(data);
@@ -55,7 +55,13 @@ class BrokerFixture : public ::testing::Test {
     v1::PublishResponse response;
     grpc::Status status = Publish(request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.id();
+    return response;
+  }
+
+  // Publishes `data` to one client and returns the message id.
+  std::string PublishTo(const std::string& client, const std::string& data,
+                        const std::string& event = "") {
+    return PublishToClient(client, data, event).id();
   }
 
   v1::HistoryResponse History(const std::string& client, const std::string& after = "") {
