@@ -44,6 +44,11 @@ ABSL_FLAG(uint32_t, max_stream_queue_bytes, 1 << 20,
           "Unsent bytes a stream may queue before it is cut as a slow consumer.");
 ABSL_FLAG(absl::Duration, stream_stall_timeout, absl::Seconds(30),
           "A stream whose peer accepts no bytes for this long while data waits is closed.");
+ABSL_FLAG(absl::Duration, poll_default_timeout, absl::Seconds(25),
+          "How long /v1/poll waits for a message when the request names no timeout_ms.");
+ABSL_FLAG(absl::Duration, poll_max_timeout, absl::Seconds(60),
+          "The longest timeout_ms a /v1/poll request may name.");
+ABSL_FLAG(bool, demo_page, true, "Serve the demo page at GET / on the HTTP edge.");
 ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
@@ -92,6 +97,8 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_event_bytes", absl::GetFlag(FLAGS_max_event_bytes)),
         CheckPositive("max_idempotency_key_bytes", absl::GetFlag(FLAGS_max_idempotency_key_bytes)),
         CheckPositive("history_max_limit", absl::GetFlag(FLAGS_history_max_limit)),
+        CheckPositive("poll_default_timeout", absl::GetFlag(FLAGS_poll_default_timeout)),
+        CheckPositive("poll_max_timeout", absl::GetFlag(FLAGS_poll_max_timeout)),
         CheckPositive("stream_stall_timeout", absl::GetFlag(FLAGS_stream_stall_timeout)),
         CheckPositive("http_read_timeout", absl::GetFlag(FLAGS_http_read_timeout)),
         CheckPositive("http_write_timeout", absl::GetFlag(FLAGS_http_write_timeout)),
@@ -141,6 +148,10 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
   options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
   options.http.stream_stall_timeout = absl::GetFlag(FLAGS_stream_stall_timeout);
+  options.http.poll_max_timeout = absl::GetFlag(FLAGS_poll_max_timeout);
+  options.http.poll_default_timeout =
+      std::min(absl::GetFlag(FLAGS_poll_default_timeout), options.http.poll_max_timeout);
+  options.http.demo_page = absl::GetFlag(FLAGS_demo_page);
   options.http.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
   options.http.write_timeout = absl::GetFlag(FLAGS_http_write_timeout);
   options.http.keep_alive_timeout = absl::GetFlag(FLAGS_http_keep_alive_timeout);

@@ -4,7 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/connection_task_queue.h"
+#include "absl/strings/numbers.h"
+#include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
+#include "http_edge/poll_batch.h"
+#include "http_edge/poll_waiter.h"
 #include "http_edge/sse_format.h"
 #include "nlohmann/json.hpp"
 
@@ -12,6 +16,7 @@ namespace pushbroker {
 namespace {
 
 constexpr char kEventsPath[] = "/v1/events";
+constexpr char kPollPath[] = "/v1/poll";
 
 std::string ResetData(const OpenedStream& opened, const std::optional<std::string>& last_event_id) {
   nlohmann::json data = {{"reason", std::string(ResetReasonName(*opened.reset))}};
@@ -61,19 +66,55 @@ void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream) {
   open_streams_.fetch_sub(1);
 }
 
-bool HttpEdge::TryReserveStream() {
+bool HttpEdge::TryReserveStream(httplib::Response& res) {
   size_t current = open_streams_.load();
   do {
-    if (current >= options_.max_connections) return false;
+    if (current >= options_.max_connections) {
+      res.set_header("Retry-After", "5");
+      SetJsonError(res, 503, "too_many_connections",
+                   absl::StrCat("this broker holds --max_connections=", options_.max_connections,
+                                " streams; retry later"));
+      return false;
+    }
   } while (!open_streams_.compare_exchange_weak(current, current + 1));
   return true;
+}
+
+std::optional<std::string> HttpEdge::AdmitClient(const httplib::Request& req,
+                                                 httplib::Response& res) {
+  if (!cors_.Allows(req)) {
+    SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
+    return std::nullopt;
+  }
+  cors_.AddHeaders(req, res);
+  if (!req.has_param("client_id")) {
+    SetJsonError(res, 400, "invalid_argument", "the client_id query parameter is required");
+    return std::nullopt;
+  }
+  std::string client_id = req.get_param_value("client_id");
+  if (absl::Status valid = ValidateClientId(client_id, broker_->limits()); !valid.ok()) {
+    SetJsonError(res, valid);
+    return std::nullopt;
+  }
+  return client_id;
 }
 
 void HttpEdge::RegisterRoutes() {
   server_.Get(kEventsPath, [this](const httplib::Request& req, httplib::Response& res) {
     HandleEvents(req, res);
   });
-  server_.Options(kEventsPath, [this](const httplib::Request& req, httplib::Response& res) {
+  server_.Get(kPollPath, [this](const httplib::Request& req, httplib::Response& res) {
+    HandlePoll(req, res);
+  });
+  if (options_.demo_page) {
+    server_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      const absl::string_view page = DemoPageHtml();
+      res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+    });
+  }
+  const std::string client_paths = absl::StrCat("(", kEventsPath, "|", kPollPath, ")");
+  server_.Options(client_paths, [this](const httplib::Request& req, httplib::Response& res) {
     if (!cors_.Allows(req)) {
       return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
     }
@@ -88,10 +129,10 @@ void HttpEdge::RegisterRoutes() {
     SetJsonError(res, 405, "method_not_allowed",
                  absl::StrCat(req.method, " is not allowed on ", req.path, "; use GET"));
   };
-  server_.Post(kEventsPath, method_not_allowed);
-  server_.Put(kEventsPath, method_not_allowed);
-  server_.Patch(kEventsPath, method_not_allowed);
-  server_.Delete(kEventsPath, method_not_allowed);
+  server_.Post(client_paths, method_not_allowed);
+  server_.Put(client_paths, method_not_allowed);
+  server_.Patch(client_paths, method_not_allowed);
+  server_.Delete(client_paths, method_not_allowed);
   server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (res.status == 404) {
@@ -106,17 +147,9 @@ void HttpEdge::RegisterRoutes() {
 }
 
 void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res) {
-  if (!cors_.Allows(req)) {
-    return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
-  }
-  cors_.AddHeaders(req, res);
-  if (!req.has_param("client_id")) {
-    return SetJsonError(res, 400, "invalid_argument", "the client_id query parameter is required");
-  }
-  const std::string client_id = req.get_param_value("client_id");
-  if (absl::Status valid = ValidateClientId(client_id, broker_->limits()); !valid.ok()) {
-    return SetJsonError(res, valid);
-  }
+  const std::optional<std::string> admitted = AdmitClient(req, res);
+  if (!admitted.has_value()) return;
+  const std::string& client_id = *admitted;
   // The header (what EventSource sends on reconnect) wins over the query
   // parameter (what a page passes on its first connect). An unparsable id
   // is not an error: it yields a reset, because any answer but 200 stops an
@@ -128,12 +161,7 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
     last_event_id = std::move(param);
   }
 
-  if (!TryReserveStream()) {
-    res.set_header("Retry-After", "5");
-    return SetJsonError(res, 503, "too_many_connections",
-                        absl::StrCat("this broker holds --max_connections=",
-                                     options_.max_connections, " streams; retry later"));
-  }
+  if (!TryReserveStream(res)) return;
   auto stream = std::make_shared<SseStream>(client_id, &loop_, options_.max_stream_queue_bytes);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
   if (!opened.ok()) {
@@ -159,6 +187,54 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
                                      server->CommitHandoff(req);
                                      return false;
                                    });
+}
+
+void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
+  const std::optional<std::string> admitted = AdmitClient(req, res);
+  if (!admitted.has_value()) return;
+  const std::string& client_id = *admitted;
+  absl::Duration timeout = options_.poll_default_timeout;
+  if (req.has_param("timeout_ms")) {
+    uint32_t timeout_ms = 0;
+    if (!absl::SimpleAtoi(req.get_param_value("timeout_ms"), &timeout_ms) ||
+        absl::Milliseconds(timeout_ms) > options_.poll_max_timeout) {
+      return SetJsonError(res, 400, "invalid_argument",
+                          absl::StrCat("timeout_ms must be a whole number from 0 to ",
+                                       absl::ToInt64Milliseconds(options_.poll_max_timeout)));
+    }
+    timeout = absl::Milliseconds(timeout_ms);
+  }
+  // Like Last-Event-ID: an unparsable cursor yields a reset, not an error.
+  std::optional<std::string> after;
+  if (std::string param = req.get_param_value("after"); !param.empty()) after = std::move(param);
+
+  if (!TryReserveStream(res)) return;
+  auto waiter = std::make_shared<PollWaiter>();
+  absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, after, waiter);
+  if (!opened.ok()) {
+    open_streams_.fetch_sub(1);
+    return SetJsonError(res, opened.status());
+  }
+  PollBatch batch;
+  batch.reset = opened->reset;
+  batch.earliest_retained = opened->earliest_retained;
+  batch.after = after.value_or("");
+  if (opened->replay.empty() && !opened->reset.has_value()) {
+    // Nothing to answer yet: wait for the next message. What arrives is new,
+    // since the replay read after registration found nothing.
+    waiter->Wait(timeout, stopping_);
+    batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
+    batch.retry_ms = waiter->retry_ms();
+  } else {
+    batch.messages = std::move(opened->replay);
+  }
+  broker_->CloseStream(client_id, waiter.get());
+  open_streams_.fetch_sub(1);
+  batch.cursor = batch.messages.empty()
+                     ? MessageId{opened->position.epoch, opened->position.next_offset - 1}
+                     : batch.messages.back().id;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(EncodePollBatch(batch), "application/json");
 }
 
 absl::Status HttpEdge::Start() {
@@ -190,6 +266,7 @@ absl::Status HttpEdge::Start() {
 void HttpEdge::Stop() {
   if (!started_) return;
   started_ = false;
+  stopping_ = true;  // waiting polls answer now
   server_.stop();
   if (listener_.joinable()) listener_.join();
   loop_.Stop();

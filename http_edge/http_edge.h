@@ -35,6 +35,11 @@ struct HttpEdgeOptions {
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   // A stream whose peer accepts no bytes for this long is closed.
   absl::Duration stream_stall_timeout = absl::Seconds(30);
+  // Long-poll: how long /v1/poll waits when the request names no timeout_ms,
+  // and the most it may name.
+  absl::Duration poll_default_timeout = absl::Seconds(25);
+  absl::Duration poll_max_timeout = absl::Seconds(60);
+  bool demo_page = true;  // serve the demo page at GET /
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for
@@ -55,14 +60,20 @@ class HttpEdge {
 
  private:
   void RegisterRoutes();
+  // What every client endpoint checks first (origin, client id). Returns the
+  // client id, or nullopt with `res` already holding the error.
+  std::optional<std::string> AdmitClient(const httplib::Request& req, httplib::Response& res);
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
-  bool TryReserveStream();
+  void HandlePoll(const httplib::Request& req, httplib::Response& res);
+  // Takes one of --max_connections, or answers 503.
+  bool TryReserveStream(httplib::Response& res);
   void OnStreamEnded(const std::shared_ptr<SseStream>& stream);
 
   const HttpEdgeOptions options_;
   Broker* const broker_;
   const CorsPolicy cors_;
-  std::atomic<size_t> open_streams_{0};
+  std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
+  std::atomic<bool> stopping_{false};
   SseLoop loop_;
   HandoffServer server_;
   std::thread listener_;

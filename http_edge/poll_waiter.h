@@ -1,0 +1,44 @@
+// PollWaiter: one long-poll request as the core sees it (a StreamSink): it
+// collects what arrives while the request waits, and wakes the waiting
+// request thread.
+#ifndef PUSH_BROKER_HTTP_EDGE_POLL_WAITER_H_
+#define PUSH_BROKER_HTTP_EDGE_POLL_WAITER_H_
+
+#include <atomic>
+#include <optional>
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "broker/stream_sink.h"
+
+namespace pushbroker {
+
+// Safe for concurrent access from multiple threads: publishers deliver, one
+// request thread waits and takes.
+class PollWaiter final : public StreamSink {
+ public:
+  void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits until something was delivered, the broker closed the waiter, or
+  // `timeout` passed; gives up early once `stopping` is set.
+  void Wait(absl::Duration timeout, const std::atomic<bool>& stopping) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The delivered messages with an offset above `after_offset`, in order.
+  std::vector<Message> TakeAfter(uint64_t after_offset) ABSL_LOCKS_EXCLUDED(mu_);
+  // The retry advice of a Disconnect, if one came.
+  std::optional<uint32_t> retry_ms() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<Message> messages_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<uint32_t> retry_ms_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_HTTP_EDGE_POLL_WAITER_H_
