@@ -113,6 +113,8 @@ void HttpEdge::RegisterRoutes() {
       res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
     });
   }
+  // Browsers ask for it; an empty answer keeps their consoles quiet.
+  server_.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   const std::string client_paths = absl::StrCat("(", kEventsPath, "|", kPollPath, ")");
   server_.Options(client_paths, [this](const httplib::Request& req, httplib::Response& res) {
     if (!cors_.Allows(req)) {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages push-broker needs to build and test. Idempotent:
-# packages already present are skipped, so a second run costs a dpkg query.
+# Installs what push-broker needs from Debian 12 (and, for the browser tests,
+# from npm). Idempotent: what is present is skipped.
+#   tools/setup.sh          build and run
+#   tools/setup.sh --test   also the test tools: Chromium, fonts, Node.js, playwright-core
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
@@ -9,6 +12,10 @@ PACKAGES=(
   libabsl-dev libcpp-httplib-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev curl
 )
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji)
+  if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,5 +31,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"
 else
-  echo "setup: all packages present"
+  echo "setup: all Debian packages present"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  # playwright-core drives Debian's Chromium; it downloads no browser.
+  lock=tests/browser/package-lock.json
+  stamp=tests/browser/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+    npm ci --prefix tests/browser --no-audit --no-fund
+  fi
 fi

@@ -3,6 +3,6 @@
 # everything, and runs the whole test suite (CTest + GoogleTest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
+bash tools/setup.sh --test
 bash tools/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
