@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -79,6 +82,21 @@ absl::Status CheckPositive(const char* name, absl::Duration value) {
 }
 
 }  // namespace
+
+absl::Status ApplyFlagsFromEnvironment() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    // Only the broker's own flags, not Abseil's (--flagfile and the like).
+    if (flag->Filename().find("app/flags.cc") == std::string::npos) continue;
+    const std::string variable = absl::StrCat("PUSH_BROKER_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat(variable, "='", value, "': ", error));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   AppOptions options;

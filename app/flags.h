@@ -8,6 +8,12 @@
 
 namespace pushbroker {
 
+// Sets each push-broker flag named by an environment variable
+// PUSH_BROKER_<FLAG NAME IN UPPER CASE> (for a Kubernetes ConfigMap). Call
+// before parsing the command line, which then overrides what the environment
+// set. INVALID_ARGUMENT names the variable and its bad value.
+absl::Status ApplyFlagsFromEnvironment();
+
 // Reads the parsed flags; INVALID_ARGUMENT names the first bad one.
 absl::StatusOr<AppOptions> AppOptionsFromFlags();
 

@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "push-broker: backends publish over gRPC, browsers receive over Server-Sent Events.\n"
       "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...");
+  if (absl::Status from_env = pushbroker::ApplyFlagsFromEnvironment(); !from_env.ok()) {
+    std::fprintf(stderr, "push-broker: %s\n", std::string(from_env.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
 
   absl::StatusOr<pushbroker::AppOptions> options = pushbroker::AppOptionsFromFlags();

@@ -26,13 +26,14 @@ struct Child {
   int stderr_fd = -1;
   std::string stderr_text;
 
-  static Child Spawn(std::vector<std::string> args) {
+  static Child Spawn(std::vector<std::string> args, std::vector<std::string> env = {}) {
     int fds[2];
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     Child child;
     child.pid = ::fork();
     if (child.pid == 0) {
       ::dup2(fds[1], STDERR_FILENO);
+      for (const std::string& assignment : env) ::putenv(const_cast<char*>(assignment.c_str()));
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
@@ -121,6 +122,28 @@ TEST(BinaryTest, ABadFlagValueIsNamedAndExitsNonZero) {
   Child broker = Child::Spawn({PUSH_BROKER_PATH, "--http_port=70000"});
   std::smatch match;
   EXPECT_TRUE(broker.WaitFor(std::regex("--http_port=70000 is not a port"), &match, absl::Seconds(10)))
+      << broker.stderr_text;
+  EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
+}
+
+TEST(BinaryTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
+  Child broker = Child::Spawn(
+      {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--admin_port=0", "--retry_ms=4444"},
+      {"PUSH_BROKER_HTTP_PORT=0", "PUSH_BROKER_RETRY_MS=1111", "PUSH_BROKER_HEARTBEAT_MS=150"});
+  std::smatch match;
+  ASSERT_TRUE(broker.WaitFor(std::regex("SSE on :(\\d+)"), &match, absl::Seconds(10)))
+      << broker.stderr_text;
+  auto stream = SseClient::Open(std::stoi(match[1]), "/v1/events?client_id=alice");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_FALSE(stream->Next(absl::Milliseconds(600)).has_value());
+  EXPECT_EQ(stream->parser().retry_ms(), 4444u);       // the command line beat the environment
+  EXPECT_GE(stream->parser().comments(), 2u);          // heartbeat_ms came from the environment
+}
+
+TEST(BinaryTest, ABadEnvironmentValueIsNamed) {
+  Child broker = Child::Spawn({PUSH_BROKER_PATH}, {"PUSH_BROKER_MAX_CONNECTIONS=lots"});
+  std::smatch match;
+  EXPECT_TRUE(broker.WaitFor(std::regex("PUSH_BROKER_MAX_CONNECTIONS='lots'"), &match, absl::Seconds(10)))
       << broker.stderr_text;
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
 }
