@@ -1,5 +1,6 @@
 #include "app/broker_app.h"
 
+#include "app/broker_metrics.h"
 #include "broker/memory_mailbox_store.h"
 #include "broker/status_macros.h"
 
@@ -10,10 +11,14 @@ BrokerApp::BrokerApp(AppOptions options) : options_(std::move(options)) {
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get());
   http_ = std::make_unique<HttpEdge>(options_.http, broker_.get());
-  admin_ = std::make_unique<AdminServer>(options_.admin, [this] {
-    absl::MutexLock lock(&mu_);
-    return ready_ && !stopping_;
-  });
+  RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_);
+  admin_ = std::make_unique<AdminServer>(
+      options_.admin,
+      [this] {
+        absl::MutexLock lock(&mu_);
+        return ready_ && !stopping_;
+      },
+      [this] { return metrics_.Render(); });
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {

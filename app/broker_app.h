@@ -18,6 +18,7 @@
 #include "grpc_api/grpc_server.h"
 #include "http_edge/admin_server.h"
 #include "http_edge/http_edge.h"
+#include "metrics/metrics_registry.h"
 
 namespace pushbroker {
 
@@ -60,6 +61,7 @@ class BrokerApp {
   std::unique_ptr<Broker> broker_;
   std::unique_ptr<GrpcServer> grpc_;
   std::unique_ptr<HttpEdge> http_;
+  MetricsRegistry metrics_;
   std::unique_ptr<AdminServer> admin_;
   std::thread janitor_;
 

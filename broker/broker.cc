@@ -78,6 +78,10 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(const PublishRequest& request)
   for (const AppendedMessage& message : appended) {
     result.streams += static_cast<uint32_t>(message.streams);
   }
+  const size_t kind = TargetIndex(request.target.kind);
+  stats_.publishes[kind].fetch_add(1, std::memory_order_relaxed);
+  stats_.appended[kind].fetch_add(result.mailboxes, std::memory_order_relaxed);
+  stats_.delivered[kind].fetch_add(result.streams, std::memory_order_relaxed);
   if (request.target.kind == PublishTarget::Kind::kClient && !appended.empty()) {
     result.id = appended.front().id.ToString();
   } else if (request.return_ids) {
@@ -186,6 +190,11 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
     return result.status();
   }
   (void)store_->Touch(client_id, now, /*create=*/false);
+  stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
+  if (last_event_id.has_value()) stats_.replays.fetch_add(1, std::memory_order_relaxed);
+  if (result->reset.has_value()) {
+    stats_.resets[static_cast<size_t>(*result->reset)].fetch_add(1, std::memory_order_relaxed);
+  }
   return OpenedStream{result->position, result->reset, result->earliest_retained,
                       std::move(result->messages)};
 }

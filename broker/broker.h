@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "broker/broker_stats.h"
 #include "broker/clock.h"
 #include "broker/idempotency_cache.h"
 #include "broker/local_fanout.h"
@@ -100,6 +101,7 @@ class Broker {
   size_t Sweep();
 
   size_t live_streams() const { return fanout_.TotalStreams(); }
+  const BrokerStats& stats() const { return stats_; }
   const ValidationLimits& limits() const { return options_.limits; }
 
  private:
@@ -112,6 +114,7 @@ class Broker {
   const Clock* const clock_;
   LocalFanout fanout_;
   IdempotencyCache idempotency_;
+  BrokerStats stats_;
 };
 
 }  // namespace pushbroker

@@ -71,6 +71,13 @@ struct RetentionPolicy {
   absl::Duration ttl = absl::Hours(24);  // per message, and for idle mailboxes
 };
 
+struct StoreStats {
+  uint64_t mailboxes = 0;
+  uint64_t messages = 0;            // retained, across all mailboxes
+  uint64_t evicted_capacity = 0;    // dropped for --mailbox_max_messages, ever
+  uint64_t expired = 0;             // dropped for their TTL, ever
+};
+
 // Implementations are safe for concurrent access from multiple threads.
 // Every method that names a client expects an already validated id.
 class MailboxStore {
@@ -115,6 +122,9 @@ class MailboxStore {
   // per `is_online`) for longer than the TTL. Returns mailboxes removed.
   virtual size_t ExpireIdle(absl::Time now,
                             const std::function<bool(const std::string&)>& is_online) = 0;
+
+  // Counts for metrics; may walk every mailbox.
+  virtual StoreStats Stats() = 0;
 };
 
 }  // namespace pushbroker

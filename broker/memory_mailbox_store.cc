@@ -32,9 +32,10 @@ MemoryMailboxStore::Mailbox& MemoryMailboxStore::GetOrCreate(Shard& shard,
   return it->second;
 }
 
-void MemoryMailboxStore::DropExpiredFront(Mailbox& mailbox, absl::Time now) const {
+void MemoryMailboxStore::DropExpiredFront(Mailbox& mailbox, absl::Time now) {
   while (!mailbox.messages.empty() && mailbox.messages.front().expires_at <= now) {
     mailbox.messages.pop_front();
+    expired_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -60,7 +61,10 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     DropExpiredFront(mailbox, now);
     Message message{MessageId{mailbox.epoch, mailbox.next_offset++}, payload, now, expires_at};
     mailbox.messages.push_back(message);
-    while (mailbox.messages.size() > retention_.max_messages) mailbox.messages.pop_front();
+    while (mailbox.messages.size() > retention_.max_messages) {
+      mailbox.messages.pop_front();
+      evicted_capacity_.fetch_add(1, std::memory_order_relaxed);
+    }
     mailbox.last_activity = now;
     size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message) : 0;
     if (streams > 0) mailbox.delivered_through = message.id.offset;
@@ -243,6 +247,18 @@ size_t MemoryMailboxStore::ExpireIdle(absl::Time now,
   }
   for (const std::string& client_id : removed) ForgetTopics(client_id);
   return removed.size();
+}
+
+StoreStats MemoryMailboxStore::Stats() {
+  StoreStats stats;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    stats.mailboxes += shard.mailboxes.size();
+    for (const auto& [client_id, mailbox] : shard.mailboxes) stats.messages += mailbox.messages.size();
+  }
+  stats.evicted_capacity = evicted_capacity_.load(std::memory_order_relaxed);
+  stats.expired = expired_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 }  // namespace pushbroker

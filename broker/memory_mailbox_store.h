@@ -5,6 +5,7 @@
 #define PUSH_BROKER_BROKER_MEMORY_MAILBOX_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -44,6 +45,7 @@ class MemoryMailboxStore final : public MailboxStore {
   absl::Status Delete(const std::string& client_id) override;
   size_t ExpireIdle(absl::Time now,
                     const std::function<bool(const std::string&)>& is_online) override;
+  StoreStats Stats() override;
 
  private:
   // Messages hold consecutive offsets; expired ones leave only from the front
@@ -65,7 +67,7 @@ class MemoryMailboxStore final : public MailboxStore {
   uint64_t NewEpoch() ABSL_LOCKS_EXCLUDED(epoch_mu_);
   Mailbox& GetOrCreate(Shard& shard, const std::string& client_id, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  void DropExpiredFront(Mailbox& mailbox, absl::Time now) const;
+  void DropExpiredFront(Mailbox& mailbox, absl::Time now);
   static MailboxPosition PositionOf(const Mailbox& mailbox);
   void ForgetTopics(const std::string& client_id) ABSL_LOCKS_EXCLUDED(topics_mu_);
 
@@ -76,6 +78,8 @@ class MemoryMailboxStore final : public MailboxStore {
   absl::BitGen epoch_gen_ ABSL_GUARDED_BY(epoch_mu_);
 
   std::array<Shard, kShards> shards_;
+  std::atomic<uint64_t> evicted_capacity_{0};
+  std::atomic<uint64_t> expired_{0};
 
   absl::Mutex topics_mu_;
   std::map<std::string, std::set<std::string>> topic_members_ ABSL_GUARDED_BY(topics_mu_);

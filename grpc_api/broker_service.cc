@@ -8,12 +8,6 @@
 namespace pushbroker {
 namespace {
 
-grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
   const int64_t nanos = absl::ToUnixNanos(time);
   out->set_seconds(nanos / 1000000000);
@@ -73,13 +67,13 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client half-closed, or the call ended
-      Finish(grpc::Status::OK);
+      End(grpc::Status::OK);
       return;
     }
     response_.Clear();
     absl::Status status = service_->PublishBytes(request_, &response_);
     if (!status.ok()) {
-      Finish(ToGrpcStatus(absl::Status(
+      End(ToGrpcStatus(absl::Status(
           status.code(), absl::StrCat("request #", index_, " of the stream: ", status.message()))));
       return;
     }
@@ -89,7 +83,7 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
       return;
     }
     StartRead(&request_);
@@ -98,6 +92,11 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
   void OnDone() override { delete this; }
 
  private:
+  void End(grpc::Status status) {
+    service_->RecordCall("PublishStream", status);
+    Finish(std::move(status));
+  }
+
   BrokerService* const service_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
@@ -114,6 +113,16 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms)
     : broker_(broker), default_retry_ms_(default_retry_ms) {}
+
+grpc::ServerUnaryReactor* BrokerService::Respond(grpc::CallbackServerContext* context,
+                                                 absl::string_view method,
+                                                 const absl::Status& status) {
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  RecordCall(method, grpc_status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(grpc_status));
+  return reactor;
+}
 
 absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
                                          grpc::ByteBuffer* response_bytes) {
@@ -145,7 +154,7 @@ absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  return Respond(context, PublishBytes(*request, response));
+  return Respond(context, "Publish", PublishBytes(*request, response));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
@@ -156,13 +165,13 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::Publ
 grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,
                                                    const v1::SubscribeRequest* request,
                                                    v1::SubscribeResponse* response) {
-  return Respond(context, broker_->Subscribe(request->client_id(), request->topic()));
+  return Respond(context, "Subscribe", broker_->Subscribe(request->client_id(), request->topic()));
 }
 
 grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext* context,
                                                      const v1::UnsubscribeRequest* request,
                                                      v1::UnsubscribeResponse* response) {
-  return Respond(context, broker_->Unsubscribe(request->client_id(), request->topic()));
+  return Respond(context, "Unsubscribe", broker_->Unsubscribe(request->client_id(), request->topic()));
 }
 
 grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
@@ -181,7 +190,7 @@ grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* 
       SetTimestamp(state->last_seen, response->mutable_last_seen());
     }
   }
-  return Respond(context, state.status());
+  return Respond(context, "GetClient", state.status());
 }
 
 grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
@@ -205,7 +214,7 @@ grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* co
     }
     response->set_more(page->more);
   }
-  return Respond(context, page.status());
+  return Respond(context, "History", page.status());
 }
 
 grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext* context,
@@ -214,13 +223,13 @@ grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext*
   const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
   absl::StatusOr<size_t> closed = broker_->Disconnect(request->client_id(), retry_ms);
   if (closed.ok()) response->set_streams(static_cast<uint32_t>(*closed));
-  return Respond(context, closed.status());
+  return Respond(context, "Disconnect", closed.status());
 }
 
 grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContext* context,
                                                       const v1::DeleteClientRequest* request,
                                                       v1::DeleteClientResponse* response) {
-  return Respond(context, broker_->DeleteClient(request->client_id()));
+  return Respond(context, "DeleteClient", broker_->DeleteClient(request->client_id()));
 }
 
 }  // namespace pushbroker

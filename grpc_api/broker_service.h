@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "broker/broker.h"
 #include "grpcpp/grpcpp.h"
+#include "grpc_api/call_stats.h"
 #include "grpc_api/publish_wire.pb.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 
@@ -29,6 +30,12 @@ class BrokerService final : public BrokerServiceBase {
  public:
   // `default_retry_ms` is advised by Disconnect when the request names none.
   BrokerService(Broker* broker, uint32_t default_retry_ms);
+
+  const CallStats& call_stats() const { return call_stats_; }
+  // Counts a finished call; for the reactors.
+  void RecordCall(absl::string_view method, const grpc::Status& status) {
+    call_stats_.Record(method, status.error_code());
+  }
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
@@ -59,8 +66,13 @@ class BrokerService final : public BrokerServiceBase {
   absl::Status PublishBytes(const grpc::ByteBuffer& request, grpc::ByteBuffer* response);
 
  private:
+  // Finishes a unary call with `status` and counts it.
+  grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, absl::string_view method,
+                                    const absl::Status& status);
+
   Broker* const broker_;
   const uint32_t default_retry_ms_;
+  CallStats call_stats_;
 };
 
 }  // namespace pushbroker

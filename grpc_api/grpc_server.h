@@ -32,6 +32,7 @@ class GrpcServer {
   // Health for the Broker service and the whole server ("").
   void SetServing(bool serving);
   int port() const { return port_; }
+  const CallStats& call_stats() const { return service_.call_stats(); }
 
  private:
   const GrpcServerOptions options_;

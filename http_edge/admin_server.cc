@@ -5,8 +5,12 @@
 
 namespace pushbroker {
 
-AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_ready)
-    : options_(std::move(options)), is_ready_(std::move(is_ready)) {
+AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
+                         std::function<std::string()> metrics)
+    : options_(std::move(options)), is_ready_(std::move(is_ready)), metrics_(std::move(metrics)) {
+  server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_(), "text/plain; version=0.0.4; charset=utf-8");
+  });
   server_.Get("/livez", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
@@ -21,7 +25,7 @@ AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_re
   server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     SetJsonError(res, res.status, res.status == 404 ? "not_found" : "http_error",
-                 absl::StrCat("HTTP status ", res.status, "; see /livez and /readyz"));
+                 absl::StrCat("HTTP status ", res.status, "; see /livez, /readyz and /metrics"));
     return httplib::Server::HandlerResponse::Handled;
   }));
 }

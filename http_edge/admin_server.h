@@ -1,5 +1,5 @@
 // AdminServer: the operator's HTTP listener (--admin_port), apart from the
-// traffic edge: /livez and /readyz now, /metrics later.
+// traffic edge: /livez, /readyz and /metrics.
 #ifndef PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
 #define PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
 
@@ -17,11 +17,13 @@ struct AdminServerOptions {
   int port = 9090;  // 0 picks a free port
 };
 
-// Start() and Stop() are for one owning thread. `is_ready` is called from
-// request threads and must be thread-safe.
+// Start() and Stop() are for one owning thread. `is_ready` and `metrics` are
+// called from request threads and must be thread-safe.
 class AdminServer {
  public:
-  AdminServer(AdminServerOptions options, std::function<bool()> is_ready);
+  // `metrics` renders the Prometheus text exposition.
+  AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
+              std::function<std::string()> metrics);
   ~AdminServer();
 
   absl::Status Start();
@@ -31,6 +33,7 @@ class AdminServer {
  private:
   const AdminServerOptions options_;
   const std::function<bool()> is_ready_;
+  const std::function<std::string()> metrics_;
   httplib::Server server_;
   std::thread listener_;
   int port_ = -1;

@@ -54,7 +54,8 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker)
       cors_(options_.cors_origins),
       loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5),
                            options_.stream_stall_timeout},
-            [this](const std::shared_ptr<SseStream>& stream, StreamEnd) { OnStreamEnded(stream); }),
+            [this](const std::shared_ptr<SseStream>& stream, StreamEnd) { OnStreamEnded(stream); },
+            &stats_),
       server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) { OnStreamEnded(stream); }) {
   RegisterRoutes();
 }
@@ -70,6 +71,7 @@ bool HttpEdge::TryReserveStream(httplib::Response& res) {
   size_t current = open_streams_.load();
   do {
     if (current >= options_.max_connections) {
+      stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
       res.set_header("Retry-After", "5");
       SetJsonError(res, 503, "too_many_connections",
                    absl::StrCat("this broker holds --max_connections=", options_.max_connections,
@@ -211,6 +213,7 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   if (std::string param = req.get_param_value("after"); !param.empty()) after = std::move(param);
 
   if (!TryReserveStream(res)) return;
+  stats_.polls.fetch_add(1, std::memory_order_relaxed);
   auto waiter = std::make_shared<PollWaiter>();
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, after, waiter);
   if (!opened.ok()) {

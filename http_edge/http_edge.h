@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "broker/broker.h"
 #include "http_edge/cors_policy.h"
+#include "http_edge/edge_stats.h"
 #include "http_edge/handoff_server.h"
 #include "http_edge/sse_loop.h"
 
@@ -57,6 +58,7 @@ class HttpEdge {
 
   int port() const { return port_; }
   size_t open_streams() const { return open_streams_.load(); }
+  const EdgeStats& stats() const { return stats_; }
 
  private:
   void RegisterRoutes();
@@ -72,6 +74,7 @@ class HttpEdge {
   const HttpEdgeOptions options_;
   Broker* const broker_;
   const CorsPolicy cors_;
+  EdgeStats stats_;
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
   std::atomic<bool> stopping_{false};
   SseLoop loop_;

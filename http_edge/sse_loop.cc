@@ -20,8 +20,8 @@ constexpr size_t kMaxIovecs = 64;
 
 }  // namespace
 
-SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed)
-    : options_(options), on_closed_(std::move(on_closed)) {}
+SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, EdgeStats* stats)
+    : options_(options), on_closed_(std::move(on_closed)), stats_(stats) {}
 
 SseLoop::~SseLoop() {
   Stop();
@@ -147,11 +147,11 @@ void SseLoop::Flush(Connection& connection) {
     }
     iovec iov[kMaxIovecs];
     size_t count = 0;
-    for (const std::string& chunk : connection.outbox) {
+    for (const OutChunk& chunk : connection.outbox) {
       if (count == kMaxIovecs) break;
       const size_t skip = count == 0 ? connection.front_written : 0;
-      iov[count].iov_base = const_cast<char*>(chunk.data() + skip);
-      iov[count].iov_len = chunk.size() - skip;
+      iov[count].iov_base = const_cast<char*>(chunk.bytes.data() + skip);
+      iov[count].iov_len = chunk.bytes.size() - skip;
       ++count;
     }
     msghdr message{};
@@ -163,12 +163,17 @@ void SseLoop::Flush(Connection& connection) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
       return CloseConnection(fd, StreamEnd::kWriteFailed);
     }
-    if (written > 0) connection.last_progress = absl::Now();
+    const absl::Time now = absl::Now();
+    if (written > 0) connection.last_progress = now;
     size_t left = static_cast<size_t>(written);
     while (left > 0) {
-      const size_t rest = connection.outbox.front().size() - connection.front_written;
+      const OutChunk& front = connection.outbox.front();
+      const size_t rest = front.bytes.size() - connection.front_written;
       if (left >= rest) {
         left -= rest;
+        if (front.published_at != absl::InfinitePast()) {
+          stats_->publish_to_write.Observe(absl::ToDoubleSeconds(now - front.published_at));
+        }
         connection.outbox.pop_front();
         connection.front_written = 0;
       } else {
@@ -203,11 +208,12 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
     absl::MutexLock lock(&mu_);
     --adopted_;
   }
+  stats_->stream_ends[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   on_closed_(stream, why);
 }
 
 void SseLoop::Heartbeat(absl::Time now) {
-  const std::string beat = EncodeChunk(EncodeSseComment("hb"));
+  const OutChunk beat{EncodeChunk(EncodeSseComment("hb"))};
   std::vector<int> fds;
   fds.reserve(connections_.size());
   for (const auto& [fd, connection] : connections_) fds.push_back(fd);

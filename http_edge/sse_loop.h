@@ -17,12 +17,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "http_edge/edge_stats.h"
 #include "http_edge/sse_stream.h"
 
 namespace pushbroker {
-
-// Why a stream ended, for the close callback.
-enum class StreamEnd { kPeerClosed, kWriteFailed, kServerClosed, kSlowConsumer, kLoopStopped };
 
 struct SseLoopOptions {
   absl::Duration heartbeat_interval = absl::Seconds(15);
@@ -40,7 +38,8 @@ class SseLoop {
  public:
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
 
-  SseLoop(SseLoopOptions options, ClosedCallback on_closed);
+  // `stats` must outlive the loop.
+  SseLoop(SseLoopOptions options, ClosedCallback on_closed, EdgeStats* stats);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
   ~SseLoop();
@@ -61,7 +60,7 @@ class SseLoop {
   struct Connection {
     std::shared_ptr<SseStream> stream;
     int fd = -1;
-    std::deque<std::string> outbox;
+    std::deque<OutChunk> outbox;
     size_t front_written = 0;  // bytes of outbox.front() already sent
     bool end_after = false;    // close once the outbox is empty
     absl::Time ending_since = absl::InfiniteFuture();
@@ -78,6 +77,7 @@ class SseLoop {
 
   const SseLoopOptions options_;
   const ClosedCallback on_closed_;
+  EdgeStats* const stats_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;

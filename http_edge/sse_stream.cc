@@ -14,16 +14,17 @@ bool SseStream::ScheduleWakeLocked() {
   return true;
 }
 
-void SseStream::EnqueueLocked(std::string chunk) {
-  queued_bytes_ += chunk.size();
+void SseStream::EnqueueLocked(OutChunk chunk) {
+  queued_bytes_ += chunk.bytes.size();
   queued_.push_back(std::move(chunk));
 }
 
 void SseStream::QueueMessageLocked(const Message& message) {
   if (message.id.offset <= queued_through_) return;  // already replayed
   queued_through_ = message.id.offset;
-  EnqueueLocked(EncodeChunk(
-      EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data)));
+  EnqueueLocked(OutChunk{
+      EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data)),
+      message.published_at});
 }
 
 void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through) {
@@ -34,7 +35,7 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through) {
       // Opening chunks go before anything held back.
       queued_bytes_ += opening_chunks.size();
       opening_bytes_ = opening_chunks.size();
-      queued_.push_front(std::move(opening_chunks));
+      queued_.push_front(OutChunk{std::move(opening_chunks)});
     }
     queued_through_ = replayed_through;
     priming_ = false;
@@ -77,8 +78,10 @@ void SseStream::Close(CloseCause cause, uint32_t retry_ms) {
     absl::MutexLock lock(&mu_);
     if (ending_ || overflowed_) return;
     ending_ = true;
-    if (cause != CloseCause::kClientDeleted) EnqueueLocked(EncodeChunk(EncodeSseRetry(retry_ms)));
-    EnqueueLocked(std::string(LastChunk()));
+    if (cause != CloseCause::kClientDeleted) {
+      EnqueueLocked(OutChunk{EncodeChunk(EncodeSseRetry(retry_ms))});
+    }
+    EnqueueLocked(OutChunk{std::string(LastChunk())});
     wake = ScheduleWakeLocked();
   }
   if (wake) loop_->Wake(shared_from_this());

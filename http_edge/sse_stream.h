@@ -12,11 +12,19 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "broker/stream_sink.h"
 
 namespace pushbroker {
 
 class SseLoop;
+
+// Bytes ready for the socket (one HTTP chunk, or the last chunk) and, for a
+// live message, when it was published.
+struct OutChunk {
+  std::string bytes;
+  absl::Time published_at = absl::InfinitePast();  // InfinitePast: not a live message
+};
 
 // Safe for concurrent access from multiple threads. Until Prime() the
 // stream holds live messages aside, so the replay goes out first; after it,
@@ -40,7 +48,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
 
   // For the loop: what is queued, and whether to end the stream afterwards.
   struct Batch {
-    std::deque<std::string> chunks;
+    std::deque<OutChunk> chunks;
     bool end_after = false;  // send these, then the last chunk was included; close
     bool abort = false;      // close now without sending anything more
   };
@@ -49,7 +57,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   bool overflowed() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void EnqueueLocked(std::string chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EnqueueLocked(OutChunk chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -61,7 +69,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   bool priming_ ABSL_GUARDED_BY(mu_) = true;
   std::vector<Message> held_while_priming_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_through_ ABSL_GUARDED_BY(mu_) = 0;  // highest offset queued
-  std::deque<std::string> queued_ ABSL_GUARDED_BY(mu_);
+  std::deque<OutChunk> queued_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Bytes of the opening (replay) still queued: bounded by the mailbox, so
   // they do not count against max_queued_bytes_.

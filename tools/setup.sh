@@ -13,7 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev curl
 )
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji)
+  PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client)
   if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 fi
 

@@ -1,0 +1,95 @@
+#include "app/broker_metrics.h"
+
+#include "metrics/process_metrics.h"
+
+namespace pushbroker {
+namespace {
+
+using Samples = std::vector<MetricSample>;
+
+double Load(const std::atomic<uint64_t>& counter) {
+  return static_cast<double>(counter.load(std::memory_order_relaxed));
+}
+
+// A counter family with one sample per target kind.
+MetricsRegistry::Collector ByTarget(const std::array<std::atomic<uint64_t>, kTargetKinds>& counters) {
+  return [&counters](Samples& samples) {
+    for (size_t i = 0; i < kTargetKinds; ++i) {
+      samples.push_back(MetricSample{"", {{"target", TargetName(i)}}, Load(counters[i])});
+    }
+  };
+}
+
+}  // namespace
+
+void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
+                           const HttpEdge& http, const GrpcServer& grpc) {
+  const BrokerStats& core = broker.stats();
+  const EdgeStats& edge = http.stats();
+
+  registry.AddValue("pushbroker_live_streams", "Open SSE streams and waiting long-polls.",
+                    MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
+  registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
+                    [&store] { return static_cast<double>(store.Stats().mailboxes); });
+  registry.AddValue("pushbroker_mailbox_messages", "Messages retained across all mailboxes.",
+                    MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().messages); });
+  registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
+               MetricType::kCounter, ByTarget(core.publishes));
+  registry.Add("pushbroker_messages_published_total",
+               "Messages appended to mailboxes, by the target kind of their publish.",
+               MetricType::kCounter, ByTarget(core.appended));
+  registry.Add("pushbroker_messages_delivered_total",
+               "Messages handed to live streams, by the target kind of their publish.",
+               MetricType::kCounter, ByTarget(core.delivered));
+  registry.AddValue("pushbroker_streams_opened_total", "Streams and polls opened.",
+                    MetricType::kCounter, [&core] { return Load(core.streams_opened); });
+  registry.AddValue("pushbroker_replays_total",
+                    "Streams and polls that resumed after a Last-Event-ID or cursor.",
+                    MetricType::kCounter, [&core] { return Load(core.replays); });
+  registry.Add("pushbroker_resets_total", "Resumptions that could not continue exactly, by reason.",
+               MetricType::kCounter, [&core](Samples& samples) {
+                 for (size_t i = 0; i < kResetReasons; ++i) {
+                   samples.push_back(MetricSample{
+                       "", {{"reason", std::string(ResetReasonName(static_cast<ResetReason>(i)))}},
+                       Load(core.resets[i])});
+                 }
+               });
+  registry.Add("pushbroker_messages_dropped_total",
+               "Messages dropped from mailboxes: capacity (oldest past --mailbox_max_messages) or expired.",
+               MetricType::kCounter, [&store](Samples& samples) {
+                 const StoreStats stats = store.Stats();
+                 samples.push_back(MetricSample{"", {{"reason", "capacity"}},
+                                                static_cast<double>(stats.evicted_capacity)});
+                 samples.push_back(
+                     MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
+               });
+  registry.Add("pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
+               [&edge](Samples& samples) {
+                 for (size_t i = 0; i < kStreamEnds; ++i) {
+                   samples.push_back(MetricSample{"", {{"reason", StreamEndName(i)}}, Load(edge.stream_ends[i])});
+                 }
+               });
+  registry.AddValue("pushbroker_slow_consumer_disconnects_total",
+                    "Streams cut because their peer did not keep up.", MetricType::kCounter, [&edge] {
+                      return Load(edge.stream_ends[static_cast<size_t>(StreamEnd::kSlowConsumer)]);
+                    });
+  registry.AddValue("pushbroker_polls_total", "Long-poll requests admitted.", MetricType::kCounter,
+                    [&edge] { return Load(edge.polls); });
+  registry.AddValue("pushbroker_connections_refused_total",
+                    "Streams and polls refused over --max_connections.", MetricType::kCounter,
+                    [&edge] { return Load(edge.refused_over_limit); });
+  registry.Add("pushbroker_publish_to_write_seconds",
+               "Time from a message's publish to its last byte written to a stream's socket.",
+               MetricType::kHistogram,
+               [&edge](Samples& samples) { edge.publish_to_write.Collect(samples); });
+  registry.Add("pushbroker_grpc_requests_total", "Finished pushbroker.v1.Broker calls, by method and code.",
+               MetricType::kCounter, [&grpc](Samples& samples) {
+                 for (const auto& [key, count] : grpc.call_stats().Snapshot()) {
+                   samples.push_back(MetricSample{
+                       "", {{"method", key.first}, {"code", key.second}}, static_cast<double>(count)});
+                 }
+               });
+  AddProcessMetrics(registry);
+}
+
+}  // namespace pushbroker

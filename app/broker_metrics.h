@@ -1,0 +1,20 @@
+// The broker's metric families: what the core, the store, the edges and the
+// process count, registered for the admin listener's /metrics.
+#ifndef PUSH_BROKER_APP_BROKER_METRICS_H_
+#define PUSH_BROKER_APP_BROKER_METRICS_H_
+
+#include "broker/broker.h"
+#include "broker/mailbox_store.h"
+#include "grpc_api/grpc_server.h"
+#include "http_edge/http_edge.h"
+#include "metrics/metrics_registry.h"
+
+namespace pushbroker {
+
+// Every argument must outlive the registry's use of it.
+void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
+                           const HttpEdge& http, const GrpcServer& grpc);
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_APP_BROKER_METRICS_H_

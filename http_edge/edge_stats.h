@@ -1,0 +1,33 @@
+// EdgeStats: what the HTTP edge counts, for metrics. Safe for concurrent
+// access from multiple threads.
+#ifndef PUSH_BROKER_HTTP_EDGE_EDGE_STATS_H_
+#define PUSH_BROKER_HTTP_EDGE_EDGE_STATS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "metrics/histogram.h"
+
+namespace pushbroker {
+
+// Why a stream ended; indexes EdgeStats::stream_ends.
+enum class StreamEnd { kPeerClosed, kWriteFailed, kServerClosed, kSlowConsumer, kLoopStopped };
+constexpr size_t kStreamEnds = 5;
+inline const char* StreamEndName(size_t index) {
+  static constexpr const char* kNames[kStreamEnds] = {"peer_closed", "write_failed", "server_closed",
+                                                      "slow_consumer", "shutdown"};
+  return kNames[index];
+}
+
+struct EdgeStats {
+  // From a message's publish to the loop writing its last byte to a socket.
+  Histogram publish_to_write{Histogram::LatencyBounds()};
+  std::array<std::atomic<uint64_t>, kStreamEnds> stream_ends{};
+  std::atomic<uint64_t> polls{0};
+  std::atomic<uint64_t> refused_over_limit{0};
+};
+
+}  // namespace pushbroker
+
+#endif  // PUSH_BROKER_HTTP_EDGE_EDGE_STATS_H_
