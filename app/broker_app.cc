@@ -1,5 +1,9 @@
 #include "app/broker_app.h"
 
+#include <algorithm>
+#include <random>
+
+#include "absl/random/random.h"
 #include "app/broker_metrics.h"
 #include "broker/memory_mailbox_store.h"
 #include "broker/status_macros.h"
@@ -47,19 +51,38 @@ void BrokerApp::JanitorLoop() {
   }
 }
 
+void BrokerApp::DrainStreams(absl::Duration spread, absl::Time deadline) {
+  std::vector<std::shared_ptr<StreamSink>> streams = broker_->LiveStreams();
+  absl::BitGen random;
+  std::shuffle(streams.begin(), streams.end(), random);
+  const absl::Time start = absl::Now();
+  const absl::Time end = std::min(start + spread, deadline);
+  const uint32_t retry_ms = options_.http.retry_ms;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    // Stream i closes at its share of the spread; waits are skipped when
+    // the deadline is near.
+    const absl::Time due = start + (end - start) * (static_cast<double>(i) / streams.size());
+    if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    // Jitter: reconnects land between retry_ms and twice that.
+    const uint32_t jittered = retry_ms + absl::Uniform<uint32_t>(random, 0, retry_ms + 1);
+    streams[i]->Close(CloseCause::kShutdown, jittered);
+  }
+}
+
 void BrokerApp::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);  // readiness turns false here
     if (stopping_) return;
     stopping_ = true;
   }
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace;
   if (janitor_.joinable()) janitor_.join();
   grpc_->SetServing(false);
-  // Streams get a retry advice so browsers come back once the broker (or
-  // another replica) is up; the loop then ends them.
-  broker_->CloseAllStreams(options_.http.retry_ms);
+  http_->BeginDrain();
+  // Publishes are still accepted and reach the streams not yet closed.
+  DrainStreams(options_.drain_spread, deadline - absl::Seconds(1));
   http_->Stop();
-  grpc_->Shutdown(options_.shutdown_grace);
+  grpc_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   admin_->Stop();
 }
 

@@ -29,6 +29,10 @@ struct AppOptions {
   HttpEdgeOptions http;
   AdminServerOptions admin;
   absl::Duration sweep_interval = absl::Seconds(30);
+  // On shutdown, streams are closed at random moments over this time, each
+  // with a jittered retry advice, so browsers do not all return at once.
+  absl::Duration drain_spread = absl::Seconds(5);
+  // Everything, drain included, ends within this time of the shutdown.
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
 
@@ -41,8 +45,10 @@ class BrokerApp {
   BrokerApp& operator=(const BrokerApp&) = delete;
   ~BrokerApp();
 
-  // Stops accepting, closes streams with a retry advice, lets in-flight gRPC
-  // calls finish within the grace period. Idempotent.
+  // The graceful drain: readiness and gRPC health go down, new streams are
+  // refused with 503, open streams are closed with a jittered retry advice
+  // spread over drain_spread while publishes are still accepted, then
+  // in-flight gRPC calls finish; all within shutdown_grace. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   int grpc_port() const { return grpc_->port(); }
@@ -54,6 +60,8 @@ class BrokerApp {
  private:
   explicit BrokerApp(AppOptions options);
   void JanitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes the live streams spread over `spread`, ending by `deadline`.
+  void DrainStreams(absl::Duration spread, absl::Time deadline);
 
   const AppOptions options_;
   SystemClock clock_;

@@ -207,10 +207,6 @@ void Broker::CloseStream(const std::string& client_id, const StreamSink* sink) {
   (void)store_->Touch(client_id, now, /*create=*/false);
 }
 
-void Broker::CloseAllStreams(uint32_t retry_ms) {
-  for (const auto& sink : fanout_.AllSinks()) sink->Close(CloseCause::kShutdown, retry_ms);
-}
-
 size_t Broker::Sweep() {
   return store_->ExpireIdle(clock_->Now(), [this](const std::string& client_id) {
     return fanout_.StreamCount(client_id) > 0;

@@ -94,8 +94,8 @@ class Broker {
                                           std::shared_ptr<StreamSink> sink);
   // Unregisters a stream that ended for any reason.
   void CloseStream(const std::string& client_id, const StreamSink* sink);
-  // Asks every live stream to close (shutdown).
-  void CloseAllStreams(uint32_t retry_ms);
+  // Every live stream on this process, to close them one by one (drain).
+  std::vector<std::shared_ptr<StreamSink>> LiveStreams() { return fanout_.AllSinks(); }
 
   // Expires messages and idle mailboxes; call periodically.
   size_t Sweep();

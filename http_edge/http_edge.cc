@@ -68,6 +68,12 @@ void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream) {
 }
 
 bool HttpEdge::TryReserveStream(httplib::Response& res) {
+  if (draining_) {
+    stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
+    res.set_header("Retry-After", std::to_string(std::max<uint32_t>(1, options_.retry_ms / 1000)));
+    SetJsonError(res, 503, "draining", "this broker is shutting down; reconnect to another replica");
+    return false;
+  }
   size_t current = open_streams_.load();
   do {
     if (current >= options_.max_connections) {

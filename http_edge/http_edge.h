@@ -53,6 +53,9 @@ class HttpEdge {
   ~HttpEdge();
 
   absl::Status Start();
+  // From now on, new streams and polls get 503 with Retry-After (the broker
+  // is going away); open ones are left to the caller to close.
+  void BeginDrain() { draining_ = true; }
   // Stops accepting, ends every stream, and waits for request threads.
   void Stop();
 
@@ -77,6 +80,7 @@ class HttpEdge {
   EdgeStats stats_;
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
   SseLoop loop_;
   HandoffServer server_;
   std::thread listener_;

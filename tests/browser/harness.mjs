@@ -16,7 +16,7 @@ export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // Starts push-broker on free ports; resolves once it printed its ports.
 export async function startBroker(extraArgs = []) {
   const proc = spawn(PUSH_BROKER, ["--bind_address=127.0.0.1", "--grpc_port=0", "--http_port=0",
-    "--admin_port=0", "--retry_ms=500", "--heartbeat_ms=1000", ...extraArgs],
+    "--admin_port=0", "--retry_ms=500", "--heartbeat_ms=1000", "--drain_spread=0s", ...extraArgs],
     { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   const ports = await new Promise((resolve, reject) => {

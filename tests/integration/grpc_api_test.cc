@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "broker/message_id.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/raw_grpc.h"
 
 namespace pushbroker::testing {
 namespace {
@@ -14,42 +14,6 @@ namespace {
 class GrpcApiTest : public BrokerFixture {
  protected:
   size_t MailboxSize(const std::string& client) { return History(client).messages_size(); }
-
-  // Calls `method` with raw request bytes and returns the first response's
-  // bytes; works for unary and streaming methods alike on the wire.
-  grpc::Status RawCall(const std::string& method, const std::string& request, std::string* response) {
-    grpc::GenericStub stub(channel_);
-    grpc::CompletionQueue cq;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    auto call = stub.PrepareCall(&context, method, &cq);
-    void* tag;
-    bool ok;
-    call->StartCall(reinterpret_cast<void*>(1));
-    cq.Next(&tag, &ok);
-    grpc::Slice slice(request);
-    grpc::ByteBuffer out(&slice, 1);
-    call->Write(out, reinterpret_cast<void*>(2));
-    cq.Next(&tag, &ok);
-    call->WritesDone(reinterpret_cast<void*>(3));
-    cq.Next(&tag, &ok);
-    grpc::ByteBuffer in;
-    call->Read(&in, reinterpret_cast<void*>(4));
-    cq.Next(&tag, &ok);
-    if (ok) {
-      std::vector<grpc::Slice> slices;
-      (void)in.Dump(&slices);
-      for (const grpc::Slice& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    grpc::Status status;
-    call->Finish(&status, reinterpret_cast<void*>(5));
-    while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(5)) {
-    }
-    cq.Shutdown();
-    while (cq.Next(&tag, &ok)) {
-    }
-    return status;
-  }
 };
 
 TEST_F(GrpcApiTest, BadPublishesGetInvalidArgumentAndLeaveTheMailboxAlone) {
@@ -303,12 +267,7 @@ TEST_F(GrpcApiTest, HealthIsServingForTheServerAndTheService) {
   StartBroker();
   // grpc.health.v1.HealthCheckRequest{service} and HealthCheckResponse{status: SERVING = 1}.
   for (const std::string& service : {std::string(), std::string("pushbroker.v1.Broker")}) {
-    std::string request;
-    if (!service.empty()) request = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
-    std::string response;
-    grpc::Status status = RawCall("/grpc.health.v1.Health/Check", request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response, std::string("\x08\x01", 2)) << service;
+    EXPECT_EQ(HealthStatus(channel_, service), 1) << service;
   }
 }
 
@@ -316,8 +275,9 @@ TEST_F(GrpcApiTest, ReflectionListsTheBrokerService) {
   StartBroker();
   // ServerReflectionRequest{list_services: ""} (field 7), as `grpcurl list` sends.
   std::string response;
-  grpc::Status status = RawCall("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                std::string("\x3a\x00", 2), &response);
+  grpc::Status status =
+      RawGrpcCall(channel_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                  std::string("\x3a\x00", 2), &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_NE(response.find("pushbroker.v1.Broker"), std::string::npos);
   EXPECT_NE(response.find("grpc.health.v1.Health"), std::string::npos);

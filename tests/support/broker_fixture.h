@@ -26,6 +26,7 @@ class BrokerFixture : public ::testing::Test {
     options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
     options.grpc.port = options.http.port = options.admin.port = 0;
     options.http.retry_ms = 1500;
+    options.drain_spread = absl::ZeroDuration();  // tests end fast; the drain has its own test
     if (tweak) tweak(options);
     auto app = BrokerApp::Start(options);
     ASSERT_TRUE(app.ok()) << app.status();
