@@ -10,11 +10,38 @@
 
 namespace pushbroker {
 
-BrokerApp::BrokerApp(AppOptions options) : options_(std::move(options)) {
+namespace {
+
+// The effective configuration, for the start line. Holds no secrets.
+nlohmann::ordered_json ConfigOf(const AppOptions& o) {
+  return {{"store", "memory"},
+          {"bind_address", o.http.bind_address},
+          {"mailbox_max_messages", o.retention.max_messages},
+          {"mailbox_ttl_s", absl::ToDoubleSeconds(o.retention.ttl)},
+          {"max_message_bytes", o.broker.limits.max_message_bytes},
+          {"max_client_id_bytes", o.broker.limits.max_client_id_bytes},
+          {"max_event_bytes", o.broker.limits.max_event_bytes},
+          {"max_publish_targets", o.broker.max_publish_targets},
+          {"idempotency_window_s", absl::ToDoubleSeconds(o.broker.idempotency_window)},
+          {"heartbeat_ms", absl::ToInt64Milliseconds(o.http.heartbeat_interval)},
+          {"retry_ms", o.http.retry_ms},
+          {"cors_origins", o.http.cors_origins},
+          {"max_connections", o.http.max_connections},
+          {"max_stream_queue_bytes", o.http.max_stream_queue_bytes},
+          {"max_http_threads", o.http.max_http_threads},
+          {"poll_max_timeout_s", absl::ToDoubleSeconds(o.http.poll_max_timeout)},
+          {"drain_spread_s", absl::ToDoubleSeconds(o.drain_spread)},
+          {"shutdown_grace_s", absl::ToDoubleSeconds(o.shutdown_grace)}};
+}
+
+}  // namespace
+
+BrokerApp::BrokerApp(AppOptions options)
+    : options_(std::move(options)), logger_(NewStderrJsonLogger(options_.log_level)) {
   store_ = std::make_unique<MemoryMailboxStore>(options_.retention);
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
-  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get());
-  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get());
+  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get());
+  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get());
   RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_);
   admin_ = std::make_unique<AdminServer>(
       options_.admin,
@@ -27,9 +54,13 @@ BrokerApp::BrokerApp(AppOptions options) : options_(std::move(options)) {
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
   std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options)));
+  app->logger_->Info("start", ConfigOf(app->options_));
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
   RETURN_IF_ERROR(app->http_->Start());
+  app->logger_->Info("listening", {{"grpc_port", app->grpc_port()},
+                                   {"http_port", app->http_port()},
+                                   {"admin_port", app->admin_port()}});
   app->janitor_ = std::thread([raw = app.get()] { raw->JanitorLoop(); });
   {
     absl::MutexLock lock(&app->mu_);
@@ -79,11 +110,15 @@ void BrokerApp::Shutdown() {
   if (janitor_.joinable()) janitor_.join();
   grpc_->SetServing(false);
   http_->BeginDrain();
+  const absl::Time drain_start = absl::Now();
+  logger_->Info("drain_started", {{"streams", http_->open_streams()},
+                                  {"spread_s", absl::ToDoubleSeconds(options_.drain_spread)}});
   // Publishes are still accepted and reach the streams not yet closed.
   DrainStreams(options_.drain_spread, deadline - absl::Seconds(1));
   http_->Stop();
   grpc_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   admin_->Stop();
+  logger_->Info("stopped", {{"drain_s", absl::ToDoubleSeconds(absl::Now() - drain_start)}});
 }
 
 }  // namespace pushbroker

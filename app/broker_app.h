@@ -18,6 +18,7 @@
 #include "grpc_api/grpc_server.h"
 #include "http_edge/admin_server.h"
 #include "http_edge/http_edge.h"
+#include "logging/logger.h"
 #include "metrics/metrics_registry.h"
 
 namespace pushbroker {
@@ -34,6 +35,7 @@ struct AppOptions {
   absl::Duration drain_spread = absl::Seconds(5);
   // Everything, drain included, ends within this time of the shutdown.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 // Start() and Shutdown() are for one owning thread; accessors are safe from
@@ -64,6 +66,7 @@ class BrokerApp {
   void DrainStreams(absl::Duration spread, absl::Time deadline);
 
   const AppOptions options_;
+  const std::unique_ptr<Logger> logger_;
   SystemClock clock_;
   std::unique_ptr<MailboxStore> store_;
   std::unique_ptr<Broker> broker_;

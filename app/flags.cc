@@ -56,6 +56,7 @@ ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
           "How often expired messages and idle mailboxes are dropped.");
+ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(absl::Duration, drain_spread, absl::Seconds(5),
           "On SIGTERM, open streams are closed at random moments over this time.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -182,6 +183,11 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.sweep_interval = absl::GetFlag(FLAGS_sweep_interval);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.drain_spread = absl::GetFlag(FLAGS_drain_spread);
+  absl::StatusOr<LogLevel> log_level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!log_level.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--log_level: ", log_level.status().message()));
+  }
+  options.log_level = *log_level;
   if (options.drain_spread < absl::ZeroDuration() || options.drain_spread >= options.shutdown_grace) {
     return absl::InvalidArgumentError("--drain_spread must be at least 0 and less than --shutdown_grace");
   }

@@ -39,14 +39,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "push-broker: %s\n", app.status().ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr,
-               "push-broker: serving gRPC on :%d, SSE on :%d (/v1/events), admin on :%d "
-               "(store: memory)\n",
-               (*app)->grpc_port(), (*app)->http_port(), (*app)->admin_port());
-
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::fprintf(stderr, "push-broker: signal %d, shutting down\n", signal_number);
   (*app)->Shutdown();
   return 0;
 }

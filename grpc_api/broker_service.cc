@@ -111,8 +111,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms)
-    : broker_(broker), default_retry_ms_(default_retry_ms) {}
+BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger)
+    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger) {}
+
+void BrokerService::RecordCall(absl::string_view method, const grpc::Status& status) {
+  call_stats_.Record(method, status.error_code());
+  if (status.ok()) return;
+  const grpc::StatusCode code = status.error_code();
+  // The caller's mistakes are routine (debug); the broker's own failures are errors.
+  const bool ours = code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
+                    code == grpc::StatusCode::DATA_LOSS;
+  logger_->Log(ours ? LogLevel::kError : LogLevel::kDebug, "grpc_call_failed",
+               {{"method", std::string(method)},
+                {"code", StatusCodeName(code)},
+                {"message", status.error_message()}});
+}
 
 grpc::ServerUnaryReactor* BrokerService::Respond(grpc::CallbackServerContext* context,
                                                  absl::string_view method,

@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpc_api/call_stats.h"
 #include "grpc_api/publish_wire.pb.h"
+#include "logging/logger.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 
 namespace pushbroker {
@@ -29,13 +30,12 @@ using BrokerServiceBase = v1::Broker::WithRawCallbackMethod_Publish<
 class BrokerService final : public BrokerServiceBase {
  public:
   // `default_retry_ms` is advised by Disconnect when the request names none.
-  BrokerService(Broker* broker, uint32_t default_retry_ms);
+  // `logger` must outlive the service.
+  BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger);
 
   const CallStats& call_stats() const { return call_stats_; }
-  // Counts a finished call; for the reactors.
-  void RecordCall(absl::string_view method, const grpc::Status& status) {
-    call_stats_.Record(method, status.error_code());
-  }
+  // Counts (and logs, when it failed) a finished call; for the reactors too.
+  void RecordCall(absl::string_view method, const grpc::Status& status);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
@@ -73,6 +73,7 @@ class BrokerService final : public BrokerServiceBase {
   Broker* const broker_;
   const uint32_t default_retry_ms_;
   CallStats call_stats_;
+  Logger* const logger_;
 };
 
 }  // namespace pushbroker

@@ -9,8 +9,8 @@ namespace {
 constexpr char kServiceName[] = "pushbroker.v1.Broker";
 }  // namespace
 
-GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker)
-    : options_(std::move(options)), service_(broker, options_.default_retry_ms) {}
+GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger)
+    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 

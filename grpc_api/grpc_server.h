@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "broker/broker.h"
 #include "grpc_api/broker_service.h"
+#include "logging/logger.h"
 
 namespace pushbroker {
 
@@ -23,7 +24,8 @@ struct GrpcServerOptions {
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.
 class GrpcServer {
  public:
-  GrpcServer(GrpcServerOptions options, Broker* broker);
+  // `logger` must outlive the server.
+  GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger);
   ~GrpcServer();
 
   absl::Status Start();

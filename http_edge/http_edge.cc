@@ -48,23 +48,32 @@ std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::st
 
 }  // namespace
 
-HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker)
+HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger)
     : options_(std::move(options)),
       broker_(broker),
+      logger_(logger),
       cors_(options_.cors_origins),
       loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5),
                            options_.stream_stall_timeout},
-            [this](const std::shared_ptr<SseStream>& stream, StreamEnd) { OnStreamEnded(stream); },
+            [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
+              OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
+            },
             &stats_),
-      server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) { OnStreamEnded(stream); }) {
+      server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) {
+        OnStreamEnded(stream, "abandoned");
+      }) {
   RegisterRoutes();
 }
 
 HttpEdge::~HttpEdge() { Stop(); }
 
-void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream) {
+void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream, absl::string_view reason) {
   broker_->CloseStream(stream->client_id(), stream.get());
   open_streams_.fetch_sub(1);
+  logger_->Info("stream_closed",
+                {{"client_id", stream->client_id()},
+                 {"reason", std::string(reason)},
+                 {"duration_s", absl::ToDoubleSeconds(absl::Now() - stream->opened_at())}});
 }
 
 bool HttpEdge::TryReserveStream(httplib::Response& res) {
@@ -179,10 +188,17 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
     return SetJsonError(res, opened.status());
   }
   if (!server_.PrepareHandoff(req, stream)) {
-    OnStreamEnded(stream);
+    OnStreamEnded(stream, "internal_error");
     return SetJsonError(res, 500, "internal", "the connection cannot be handed off");
   }
   const uint64_t replayed_through = opened->replay.empty() ? 0 : opened->replay.back().id.offset;
+  logger_->Info("stream_opened",
+                {{"client_id", client_id},
+                 {"transport", "sse"},
+                 {"remote", req.remote_addr},
+                 {"resumed", last_event_id.has_value()},
+                 {"reset", opened->reset ? std::string(ResetReasonName(*opened->reset)) : ""},
+                 {"replayed", opened->replay.size()}});
   stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_through);
 
   res.status = 200;

@@ -18,6 +18,7 @@
 #include "http_edge/edge_stats.h"
 #include "http_edge/handoff_server.h"
 #include "http_edge/sse_loop.h"
+#include "logging/logger.h"
 
 namespace pushbroker {
 
@@ -44,10 +45,11 @@ struct HttpEdgeOptions {
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for
-// concurrent access from multiple threads. `broker` must outlive the edge.
+// concurrent access from multiple threads. `broker` and `logger` must outlive
+// the edge.
 class HttpEdge {
  public:
-  HttpEdge(HttpEdgeOptions options, Broker* broker);
+  HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger);
   HttpEdge(const HttpEdge&) = delete;
   HttpEdge& operator=(const HttpEdge&) = delete;
   ~HttpEdge();
@@ -72,10 +74,11 @@ class HttpEdge {
   void HandlePoll(const httplib::Request& req, httplib::Response& res);
   // Takes one of --max_connections, or answers 503.
   bool TryReserveStream(httplib::Response& res);
-  void OnStreamEnded(const std::shared_ptr<SseStream>& stream);
+  void OnStreamEnded(const std::shared_ptr<SseStream>& stream, absl::string_view reason);
 
   const HttpEdgeOptions options_;
   Broker* const broker_;
+  Logger* const logger_;
   const CorsPolicy cors_;
   EdgeStats stats_;
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls

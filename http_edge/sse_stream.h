@@ -38,6 +38,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes);
 
   const std::string& client_id() const { return client_id_; }
+  absl::Time opened_at() const { return opened_at_; }
 
   // Queues the opening chunks (retry advice, reset notice, replay) and goes
   // live. `replayed_through` is the last offset the replay covered (0: none).
@@ -62,6 +63,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string client_id_;
+  const absl::Time opened_at_ = absl::Now();
   SseLoop* const loop_;
   const size_t max_queued_bytes_;
 

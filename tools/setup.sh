@@ -10,7 +10,7 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev libcpp-httplib-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev curl
+  nlohmann-json3-dev libspdlog-dev curl
 )
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client)

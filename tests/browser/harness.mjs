@@ -23,7 +23,7 @@ export async function startBroker(extraArgs = []) {
     const timer = setTimeout(() => reject(new Error(`broker did not start:\n${log}`)), 15000);
     proc.stderr.on("data", (chunk) => {
       log += chunk;
-      const m = /gRPC on :(\d+), SSE on :(\d+)/.exec(log);
+      const m = /"grpc_port":(\d+),"http_port":(\d+)/.exec(log);
       if (m) { clearTimeout(timer); resolve({ grpc: Number(m[1]), http: Number(m[2]) }); }
     });
     proc.on("exit", (code) => reject(new Error(`broker exited with ${code}:\n${log}`)));

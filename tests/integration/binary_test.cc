@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <sstream>
 #include <regex>
 #include <string>
 
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/child_process.h"
 #include "tests/support/sse_client.h"
@@ -26,7 +28,7 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
                                "--http_port=0", "--admin_port=0", "--retry_ms=2500",
                                "--drain_spread=0s"});
   std::smatch match;
-  ASSERT_TRUE(broker.WaitFor(std::regex("gRPC on :(\\d+), SSE on :(\\d+)"), &match, absl::Seconds(10)))
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+)"), &match, absl::Seconds(10)))
       << broker.stderr_text;
   const int grpc_port = std::stoi(match[1]);
   const int http_port = std::stoi(match[2]);
@@ -71,13 +73,63 @@ TEST(BinaryTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
       {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--admin_port=0", "--retry_ms=4444"},
       {"PUSH_BROKER_HTTP_PORT=0", "PUSH_BROKER_RETRY_MS=1111", "PUSH_BROKER_HEARTBEAT_MS=150"});
   std::smatch match;
-  ASSERT_TRUE(broker.WaitFor(std::regex("SSE on :(\\d+)"), &match, absl::Seconds(10)))
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"http_port\":(\\d+)"), &match, absl::Seconds(10)))
       << broker.stderr_text;
   auto stream = SseClient::Open(std::stoi(match[1]), "/v1/events?client_id=alice");
   ASSERT_NE(stream, nullptr);
   EXPECT_FALSE(stream->Next(absl::Milliseconds(600)).has_value());
   EXPECT_EQ(stream->parser().retry_ms(), 4444u);       // the command line beat the environment
   EXPECT_GE(stream->parser().comments(), 2u);          // heartbeat_ms came from the environment
+}
+
+TEST(BinaryTest, LogsAreOneJsonObjectPerLine) {
+  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                                             "--http_port=0", "--admin_port=0", "--drain_spread=0s"});
+  std::smatch match;
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"http_port\":(\\d+)"), &match, absl::Seconds(10)));
+  {
+    auto stream = SseClient::Open(std::stoi(match[1]), "/v1/events?client_id=logged");
+    ASSERT_NE(stream, nullptr);
+    ASSERT_TRUE(broker.WaitFor(std::regex("stream_opened"), &match, absl::Seconds(5)));
+  }
+  ASSERT_TRUE(broker.WaitFor(std::regex("stream_closed.*\n"), &match, absl::Seconds(5)));
+  ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
+  ASSERT_EQ(broker.Wait(absl::Seconds(10)), 0);
+  broker.WaitFor(std::regex("\"event\":\"stopped\".*\n"), &match, absl::Seconds(2));
+
+  std::vector<nlohmann::json> lines;
+  std::istringstream text(broker.stderr_text);
+  for (std::string line; std::getline(text, line);) {
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << "not a JSON object: " << line;
+    ASSERT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("event")) << line;
+    lines.push_back(parsed);
+  }
+  auto find = [&lines](const std::string& event) -> const nlohmann::json* {
+    for (const auto& line : lines) {
+      if (line["event"] == event) return &line;
+    }
+    return nullptr;
+  };
+  ASSERT_NE(find("start"), nullptr);
+  EXPECT_EQ((*find("start"))["store"], "memory");
+  EXPECT_EQ((*find("start"))["mailbox_max_messages"], 1000);
+  ASSERT_NE(find("stream_opened"), nullptr);
+  EXPECT_EQ((*find("stream_opened"))["client_id"], "logged");
+  ASSERT_NE(find("stream_closed"), nullptr);
+  EXPECT_EQ((*find("stream_closed"))["reason"], "peer_closed");
+  EXPECT_NE(find("drain_started"), nullptr);
+  EXPECT_NE(find("stopped"), nullptr);
+}
+
+TEST(BinaryTest, LogLevelWarnKeepsInfoOut) {
+  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                                             "--http_port=0", "--admin_port=0", "--log_level=warn"});
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
+  EXPECT_EQ(broker.Wait(absl::Seconds(10)), 0);
+  std::smatch match;
+  EXPECT_FALSE(broker.WaitFor(std::regex("\"level\":\"info\""), &match, absl::Milliseconds(200)));
 }
 
 TEST(BinaryTest, ABadEnvironmentValueIsNamed) {

@@ -24,7 +24,7 @@ TEST(DrainTest, SigtermDrainsStreamsGracefullyAndExitsInTime) {
       {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--http_port=0", "--admin_port=0",
        "--retry_ms=1000", "--drain_spread=1500ms", "--shutdown_grace=6s"});
   std::smatch match;
-  ASSERT_TRUE(broker.WaitFor(std::regex("gRPC on :(\\d+), SSE on :(\\d+) \\(/v1/events\\), admin on :(\\d+)"), &match,
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+),\"admin_port\":(\\d+)"), &match,
                              absl::Seconds(10)))
       << broker.stderr_text;
   const int grpc_port = std::stoi(match[1]);
@@ -45,7 +45,7 @@ TEST(DrainTest, SigtermDrainsStreamsGracefullyAndExitsInTime) {
 
   const absl::Time sigterm = absl::Now();
   ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
-  ASSERT_TRUE(broker.WaitFor(std::regex("shutting down"), &match, absl::Seconds(5)));
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"event\":\"drain_started\""), &match, absl::Seconds(5)));
   absl::SleepFor(absl::Milliseconds(100));
 
   // Readiness and health turn at once.

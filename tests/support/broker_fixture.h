@@ -27,6 +27,7 @@ class BrokerFixture : public ::testing::Test {
     options.grpc.port = options.http.port = options.admin.port = 0;
     options.http.retry_ms = 1500;
     options.drain_spread = absl::ZeroDuration();  // tests end fast; the drain has its own test
+    options.log_level = LogLevel::kWarn;
     if (tweak) tweak(options);
     auto app = BrokerApp::Start(options);
     ASSERT_TRUE(app.ok()) << app.status();
