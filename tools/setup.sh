@@ -15,6 +15,8 @@ PACKAGES=(
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client)
   if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+  # kubectl renders the kustomize base offline; any recent one will do.
+  if ! command -v kubectl >/dev/null 2>&1; then PACKAGES+=(kubernetes-client); fi
 fi
 
 missing=()
@@ -35,10 +37,13 @@ else
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  # playwright-core drives Debian's Chromium; it downloads no browser.
-  lock=tests/browser/package-lock.json
-  stamp=tests/browser/node_modules/.package-lock.json
-  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
-    npm ci --prefix tests/browser --no-audit --no-fund
-  fi
+  # tests/browser: playwright-core drives Debian's Chromium (it downloads no
+  # browser). tests/k8s: kubernetes-models validates the manifests offline.
+  for dir in tests/browser tests/k8s; do
+    lock=$dir/package-lock.json
+    stamp=$dir/node_modules/.package-lock.json
+    if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+      npm ci --prefix "$dir" --no-audit --no-fund
+    fi
+  done
 fi

@@ -1,0 +1,108 @@
+// Validates k8s/base offline: kustomize renders it (kubectl kustomize), every
+// object passes its Kubernetes OpenAPI schema (kubernetes-models), and the
+// objects agree with each other and with the broker's real flags.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { parseAllDocuments } from "yaml";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const PUSH_BROKER = process.env.PUSH_BROKER ?? `${ROOT}build/push-broker`;
+
+function render() {
+  const text = execFileSync("kubectl", ["kustomize", `${ROOT}k8s/base`], { encoding: "utf8" });
+  return parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
+}
+
+// The kubernetes-models class for an object, by apiVersion and kind.
+async function modelFor(object) {
+  const [group, version] = object.apiVersion.includes("/")
+    ? object.apiVersion.split("/") : [null, object.apiVersion];
+  const path = group ? `${group}/${version}` : version;
+  const module = await import(`kubernetes-models/${path}/${object.kind}`);
+  return module[object.kind];
+}
+
+const objects = render();
+const byKind = (kind) => objects.filter((o) => o.kind === kind);
+const one = (kind) => {
+  const found = byKind(kind);
+  assert.equal(found.length, 1, `expected one ${kind}`);
+  return found[0];
+};
+
+test("kustomize renders every expected object", () => {
+  const kinds = objects.map((o) => o.kind).sort();
+  assert.deepEqual(kinds, ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress",
+    "PodDisruptionBudget", "Service", "Service"]);
+});
+
+test("every object passes its Kubernetes schema", async () => {
+  for (const object of objects) {
+    const Model = await modelFor(object);
+    assert.doesNotThrow(() => new Model(object).validate(), `${object.kind}/${object.metadata.name}`);
+  }
+});
+
+test("the validator really rejects a broken object", async () => {
+  const deployment = structuredClone(one("Deployment"));
+  deployment.spec.template.spec.containers[0].ports[0].containerPort = "fifty";
+  const Model = await modelFor(deployment);
+  assert.throws(() => new Model(deployment).validate(), /containerPort/);
+});
+
+test("the pod is locked down and probed", () => {
+  const deployment = one("Deployment");
+  const pod = deployment.spec.template.spec;
+  const container = pod.containers[0];
+  assert.equal(deployment.spec.replicas, 1);
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
+  assert.equal(container.livenessProbe.grpc.port, 50051);
+  assert.equal(container.readinessProbe.httpGet.path, "/readyz");
+  assert.ok(container.resources.requests.cpu && container.resources.limits.memory);
+  assert.ok(pod.affinity.podAntiAffinity && pod.topologySpreadConstraints.length > 0);
+  assert.equal(deployment.spec.template.metadata.annotations["prometheus.io/path"], "/metrics");
+});
+
+test("the grace period covers the broker's drain", () => {
+  const config = one("ConfigMap").data;
+  const seconds = (d) => Number(/^(\d+)s$/.exec(d)[1]);
+  const grace = one("Deployment").spec.template.spec.terminationGracePeriodSeconds;
+  assert.ok(seconds(config.PUSH_BROKER_DRAIN_SPREAD) < seconds(config.PUSH_BROKER_SHUTDOWN_GRACE));
+  assert.ok(grace > seconds(config.PUSH_BROKER_SHUTDOWN_GRACE), "SIGKILL would cut the drain short");
+});
+
+test("every ConfigMap key names a real broker flag", () => {
+  // --helpfull prints every flag, then exits with status 1 (Abseil's way).
+  const { stdout, stderr } = spawnSync(PUSH_BROKER, ["--helpfull"], { encoding: "utf8" });
+  const help = stdout + stderr;
+  assert.match(help, /--grpc_port/);
+  for (const key of Object.keys(one("ConfigMap").data)) {
+    const flag = key.replace(/^PUSH_BROKER_/, "").toLowerCase();
+    assert.match(help, new RegExp(`--${flag} `), `${key} is no flag of push-broker`);
+  }
+});
+
+test("services, ingress, HPA and PDB point at what exists", () => {
+  const deployment = one("Deployment");
+  const podLabels = deployment.spec.template.metadata.labels;
+  const containerPorts = deployment.spec.template.spec.containers[0].ports.map((p) => p.name);
+  for (const service of byKind("Service")) {
+    for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(podLabels[key], value);
+    for (const port of service.spec.ports) assert.ok(containerPorts.includes(port.targetPort), port.targetPort);
+  }
+  const backend = one("Ingress").spec.rules[0].http.paths[0].backend.service;
+  const service = byKind("Service").find((s) => s.metadata.name === backend.name);
+  assert.ok(service, `the Ingress names a missing Service ${backend.name}`);
+  assert.ok(service.spec.ports.some((p) => p.name === backend.port.name));
+  assert.equal(one("Ingress").metadata.annotations["nginx.ingress.kubernetes.io/proxy-buffering"], "off");
+  const hpa = one("HorizontalPodAutoscaler");
+  assert.equal(hpa.spec.scaleTargetRef.name, deployment.metadata.name);
+  assert.equal(hpa.spec.maxReplicas, 1, "the memory store cannot run more than one replica");
+  for (const [key, value] of Object.entries(one("PodDisruptionBudget").spec.selector.matchLabels)) {
+    assert.equal(podLabels[key], value);
+  }
+});
