@@ -4,13 +4,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "tests/support/sse_parser.h"
+#include "client/sse_parser.h"
 
 namespace pushbroker {
 namespace {
 
-using testing::SseEvent;
-using testing::SseParser;
 
 std::vector<SseEvent> Parse(const std::string& stream) {
   SseParser parser;

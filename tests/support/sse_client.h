@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "tests/support/sse_parser.h"
+#include "client/sse_parser.h"
 
 namespace pushbroker::testing {
 

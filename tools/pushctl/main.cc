@@ -1,15 +1,19 @@
-// pushctl: a command-line client for push-broker's gRPC API.
+// pushctl: a command-line client for push-broker.
 //
 //   pushctl [--target=localhost:50051] publish (--client_id=ID | --clients=A,B |
 //           --topic=T | --broadcast) [--event=E] [--ttl=30s] [--idempotency_key=K]
 //           [--return_ids] DATA|-
+//   pushctl publish --json '{"client_id":"alice","data":"hi"}'|-   (a PublishRequest in JSON)
+//   pushctl publish-stream [target flags | --json]   (one message per stdin line)
 //   pushctl subscribe CLIENT TOPIC        pushctl unsubscribe CLIENT TOPIC
 //   pushctl get CLIENT                    pushctl history CLIENT [--after=ID] [--limit=N]
 //   pushctl disconnect CLIENT [--retry_ms=N]
 //   pushctl delete CLIENT
+//   pushctl tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]
 //
 // Responses print as JSON; errors print the gRPC status and exit 1.
 #include <iostream>
+#include <thread>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -23,6 +27,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
+#include "tools/pushctl/tail.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
@@ -34,9 +39,13 @@ ABSL_FLAG(std::string, event, "", "publish: SSE event type.");
 ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(), "publish: message TTL (0: the broker's).");
 ABSL_FLAG(std::string, idempotency_key, "", "publish: retries with this key append nothing.");
 ABSL_FLAG(bool, return_ids, false, "publish: list each recipient's id.");
-ABSL_FLAG(std::string, after, "", "history: messages after this id.");
+ABSL_FLAG(std::string, after, "", "history, tail: messages after this id.");
 ABSL_FLAG(uint32_t, limit, 0, "history: at most this many (0: the broker's default).");
 ABSL_FLAG(uint32_t, retry_ms, 0, "disconnect: reconnect delay to advise (0: the broker's).");
+ABSL_FLAG(bool, json, false, "publish, publish-stream: the input is a PublishRequest in JSON.");
+ABSL_FLAG(std::string, http, "http://localhost:8080", "tail: the broker's HTTP edge.");
+ABSL_FLAG(uint32_t, count, 0, "tail: stop after this many events (0: never).");
+ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(), "tail: stop after this long (0: never).");
 
 namespace {
 
@@ -67,9 +76,14 @@ void SetDeadline(grpc::ClientContext& context) {
                        std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
 }
 
-int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
-  if (args.size() != 1) return Fail("publish takes one DATA argument (or - for stdin)");
-  pushbroker::v1::PublishRequest request;
+// A PublishRequest from the target flags and `data`, or from JSON when --json
+// is set. Returns false with `error` set when the flags do not add up.
+bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& request, std::string& error) {
+  if (absl::GetFlag(FLAGS_json)) {
+    auto status = google::protobuf::util::JsonStringToMessage(data, &request);
+    if (!status.ok()) error = "not a PublishRequest in JSON: " + status.ToString();
+    return status.ok();
+  }
   int targets = 0;
   if (!absl::GetFlag(FLAGS_client_id).empty()) {
     request.set_client_id(absl::GetFlag(FLAGS_client_id));
@@ -89,12 +103,11 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
     request.set_broadcast(true);
     ++targets;
   }
-  if (targets != 1) return Fail("publish needs exactly one of --client_id, --clients, --topic, --broadcast");
-  if (args[0] == "-") {
-    request.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
-  } else {
-    request.set_data(args[0]);
+  if (targets != 1) {
+    error = "publish needs exactly one of --client_id, --clients, --topic, --broadcast (or --json)";
+    return false;
   }
+  request.set_data(data);
   request.set_event(absl::GetFlag(FLAGS_event));
   request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
   request.set_return_ids(absl::GetFlag(FLAGS_return_ids));
@@ -104,10 +117,58 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
     request.mutable_ttl()->set_nanos(
         static_cast<int32_t>(absl::ToInt64Nanoseconds(ttl - absl::Seconds(absl::ToInt64Seconds(ttl)))));
   }
+  return true;
+}
+
+int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Fail("publish takes one DATA argument (or - for stdin)");
+  pushbroker::v1::PublishRequest request;
+  std::string error;
+  const std::string input =
+      args[0] == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : args[0];
+  if (!BuildRequest(input, request, error)) return Fail(error);
   grpc::ClientContext context;
   SetDeadline(context);
   pushbroker::v1::PublishResponse response;
   return Print(stub.Publish(&context, request, &response), response);
+}
+
+// One publish per stdin line over PublishStream; a JSON line per response.
+int PublishStream(Broker::Stub& stub) {
+  grpc::ClientContext context;
+  auto stream = stub.PublishStream(&context);
+  size_t answered = 0;
+  std::thread reader([&] {
+    pushbroker::v1::PublishResponse response;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    while (stream->Read(&response)) {
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(response, &json, options);
+      std::cout << json << "\n";
+      ++answered;
+    }
+  });
+  size_t sent = 0;
+  std::string line, error;
+  while (std::getline(std::cin, line)) {
+    pushbroker::v1::PublishRequest request;
+    if (!BuildRequest(line, request, error)) {
+      std::cerr << "pushctl: line " << sent + 1 << ": " << error << "\n";
+      break;
+    }
+    if (!stream->Write(request)) break;
+    ++sent;
+  }
+  stream->WritesDone();
+  reader.join();
+  grpc::Status status = stream->Finish();
+  std::cerr << "pushctl: " << answered << " of " << sent << " published\n";
+  if (!status.ok()) {
+    std::cerr << "pushctl: " << status.error_code() << " " << status.error_message() << "\n";
+    return 1;
+  }
+  return error.empty() ? 0 : 2;
 }
 
 template <typename Request, typename Response, typename Call>
@@ -123,7 +184,7 @@ int Simple(Request request, Call call) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "pushctl [--target=host:port] COMMAND ...\n"
-      "commands: publish, subscribe, unsubscribe, get, history, disconnect, delete");
+      "commands: publish, publish-stream, subscribe, unsubscribe, get, history, disconnect, delete, tail");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) return Fail("no command; see --help");
   const std::string command = positional[1];
@@ -134,6 +195,17 @@ int main(int argc, char** argv) {
   using namespace pushbroker::v1;
 
   if (command == "publish") return Publish(*stub, args);
+  if (command == "publish-stream") return PublishStream(*stub);
+  if (command == "tail") {
+    if (args.size() != 1) return Fail("tail takes CLIENT");
+    pushbroker::TailOptions tail;
+    tail.http_base = absl::GetFlag(FLAGS_http);
+    tail.client_id = args[0];
+    tail.last_event_id = absl::GetFlag(FLAGS_after);
+    tail.count = absl::GetFlag(FLAGS_count);
+    if (absl::GetFlag(FLAGS_duration) > absl::ZeroDuration()) tail.timeout = absl::GetFlag(FLAGS_duration);
+    return pushbroker::Tail(tail);
+  }
   if (command == "subscribe" || command == "unsubscribe") {
     if (args.size() != 2) return Fail(command + " takes CLIENT TOPIC");
     if (command == "subscribe") {

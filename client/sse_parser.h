@@ -1,8 +1,8 @@
 // SseParser: reads an event stream as the WHATWG HTML spec's EventSource
-// does (section 9.2.6), so tests see exactly what a browser would. Not
-// thread-safe.
-#ifndef PUSH_BROKER_TESTS_SUPPORT_SSE_PARSER_H_
-#define PUSH_BROKER_TESTS_SUPPORT_SSE_PARSER_H_
+// does (section 9.2.6), so pushctl and the tests see exactly what a browser
+// would. Not thread-safe.
+#ifndef PUSH_BROKER_CLIENT_SSE_PARSER_H_
+#define PUSH_BROKER_CLIENT_SSE_PARSER_H_
 
 #include <cstdint>
 #include <optional>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace pushbroker::testing {
+namespace pushbroker {
 
 struct SseEvent {
   std::string type;          // "message" when the stream named none
@@ -40,6 +40,6 @@ class SseParser {
   size_t comments_ = 0;
 };
 
-}  // namespace pushbroker::testing
+}  // namespace pushbroker
 
-#endif  // PUSH_BROKER_TESTS_SUPPORT_SSE_PARSER_H_
+#endif  // PUSH_BROKER_CLIENT_SSE_PARSER_H_

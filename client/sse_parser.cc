@@ -1,6 +1,6 @@
-#include "tests/support/sse_parser.h"
+#include "client/sse_parser.h"
 
-namespace pushbroker::testing {
+namespace pushbroker {
 
 void SseParser::Feed(absl::string_view bytes, std::vector<SseEvent>* out) {
   for (char c : bytes) {
@@ -58,4 +58,4 @@ void SseParser::ProcessLine(absl::string_view line, std::vector<SseEvent>* out) 
   }
 }
 
-}  // namespace pushbroker::testing
+}  // namespace pushbroker
