@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "broker/message_id.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/raw_grpc.h"
 
@@ -281,6 +283,44 @@ TEST_F(GrpcApiTest, ReflectionListsTheBrokerService) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_NE(response.find("pushbroker.v1.Broker"), std::string::npos);
   EXPECT_NE(response.find("grpc.health.v1.Health"), std::string::npos);
+}
+
+TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
+  StartBroker();
+  // ServerReflectionRequest{file_containing_symbol (4): "pushbroker.v1.Broker"},
+  // what `grpcurl describe` sends.
+  const std::string symbol = "pushbroker.v1.Broker";
+  std::string request = std::string("\x22", 1) + static_cast<char>(symbol.size()) + symbol;
+  std::string response;
+  grpc::Status status = RawGrpcCall(
+      channel_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // ServerReflectionResponse.file_descriptor_response (4).file_descriptor_proto (1).
+  google::protobuf::UnknownFieldSet outer;
+  ASSERT_TRUE(outer.ParseFromString(response));
+  std::vector<google::protobuf::FileDescriptorProto> files;
+  for (int i = 0; i < outer.field_count(); ++i) {
+    if (outer.field(i).number() != 4) continue;
+    google::protobuf::UnknownFieldSet inner;
+    ASSERT_TRUE(inner.ParseFromString(outer.field(i).length_delimited()));
+    for (int j = 0; j < inner.field_count(); ++j) {
+      if (inner.field(j).number() != 1) continue;
+      files.emplace_back();
+      ASSERT_TRUE(files.back().ParseFromString(inner.field(j).length_delimited()));
+    }
+  }
+  const google::protobuf::FileDescriptorProto* broker = nullptr;
+  for (const auto& file : files) {
+    if (file.name() == "pushbroker/v1/broker.proto") broker = &file;
+  }
+  ASSERT_NE(broker, nullptr) << "no pushbroker/v1/broker.proto among " << files.size() << " files";
+  EXPECT_EQ(broker->package(), "pushbroker.v1");
+  ASSERT_EQ(broker->service_size(), 1);
+  std::vector<std::string> methods;
+  for (const auto& method : broker->service(0).method()) methods.push_back(method.name());
+  EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe", "Unsubscribe",
+                                               "GetClient", "History", "Disconnect", "DeleteClient"}));
 }
 
 TEST_F(GrpcApiTest, PushctlPublishesAndReads) {
