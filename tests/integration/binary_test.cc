@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/child_process.h"
@@ -28,10 +29,12 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
                                "--http_port=0", "--admin_port=0", "--retry_ms=2500",
                                "--drain_spread=0s"});
   std::smatch match;
-  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+)"), &match, absl::Seconds(10)))
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+),\"admin_port\":(\\d+)"),
+                             &match, absl::Seconds(10)))
       << broker.stderr_text;
   const int grpc_port = std::stoi(match[1]);
   const int http_port = std::stoi(match[2]);
+  const int admin_port = std::stoi(match[3]);
 
   v1::PublishResponse response;
   {
@@ -52,6 +55,16 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
   ASSERT_TRUE(event.has_value());
   EXPECT_EQ(event->data, "from the real binary");
   EXPECT_EQ(event->last_event_id, response.id());
+
+  // The operator's view of the same: readiness and a metrics scrape.
+  httplib::Client admin("127.0.0.1", admin_port);
+  auto ready = admin.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("pushbroker_publishes_total{target=\"client\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("pushbroker_live_streams 1\n"), std::string::npos);
 
   ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
   EXPECT_TRUE(stream->WaitForEnd());
