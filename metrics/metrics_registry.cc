@@ -20,31 +20,17 @@ absl::string_view TypeName(MetricType type) {
   return "untyped";
 }
 
-// Escapes a label value: backslash, double quote and line feed.
-std::string EscapeLabel(absl::string_view value) {
+// Escapes backslash and line feed, and for label values the double quote too,
+// as the exposition format asks.
+std::string Escape(absl::string_view text, bool quotes) {
   std::string out;
-  for (char c : value) {
+  for (char c : text) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (quotes && c == '"') {
       out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// Escapes help text: backslash and line feed.
-std::string EscapeHelp(absl::string_view help) {
-  std::string out;
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
     } else {
       out.push_back(c);
     }
@@ -81,7 +67,7 @@ std::string MetricsRegistry::Render() const {
   for (const Family& family : families_) {
     samples.clear();
     family.collect(samples);
-    absl::StrAppend(&out, "# HELP ", family.name, " ", EscapeHelp(family.help), "\n");
+    absl::StrAppend(&out, "# HELP ", family.name, " ", Escape(family.help, /*quotes=*/false), "\n");
     absl::StrAppend(&out, "# TYPE ", family.name, " ", TypeName(family.type), "\n");
     for (const MetricSample& sample : samples) {
       absl::StrAppend(&out, family.name, sample.suffix);
@@ -89,7 +75,7 @@ std::string MetricsRegistry::Render() const {
         out.push_back('{');
         for (size_t i = 0; i < sample.labels.size(); ++i) {
           absl::StrAppend(&out, i == 0 ? "" : ",", sample.labels[i].first, "=\"",
-                          EscapeLabel(sample.labels[i].second), "\"");
+                          Escape(sample.labels[i].second, /*quotes=*/true), "\"");
         }
         out.push_back('}');
       }
