@@ -31,17 +31,18 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"max_http_threads", o.http.max_http_threads},
           {"poll_max_timeout_s", absl::ToDoubleSeconds(o.http.poll_max_timeout)},
           {"drain_spread_s", absl::ToDoubleSeconds(o.drain_spread)},
+          {"client_tokens", !o.client_auth.secret_file.empty()},  // the file's path, never its contents
           {"shutdown_grace_s", absl::ToDoubleSeconds(o.shutdown_grace)}};
 }
 
 }  // namespace
 
-BrokerApp::BrokerApp(AppOptions options)
-    : options_(std::move(options)), logger_(NewStderrJsonLogger(options_.log_level)) {
+BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth)
+    : options_(std::move(options)), logger_(NewStderrJsonLogger(options_.log_level)), auth_(std::move(auth)) {
   store_ = std::make_unique<MemoryMailboxStore>(options_.retention);
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
-  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get());
-  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get());
+  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get());
+  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get());
   RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_);
   admin_ = std::make_unique<AdminServer>(
       options_.admin,
@@ -53,8 +54,14 @@ BrokerApp::BrokerApp(AppOptions options)
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
-  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options)));
+  ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth, ClientAuthenticator::Create(options.client_auth));
+  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options), std::move(auth)));
   app->logger_->Info("start", ConfigOf(app->options_));
+  if (!app->auth_->enabled()) {
+    app->logger_->Warn("client_auth_off",
+                       {{"message", "no --client_token_secret_file: any page that knows a client id can "
+                                    "read that client's mailbox"}});
+  }
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
   RETURN_IF_ERROR(app->http_->Start());
@@ -71,13 +78,36 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
 
 BrokerApp::~BrokerApp() { Shutdown(); }
 
+absl::Status BrokerApp::ReloadSecrets() {
+  absl::Status reloaded = auth_->Reload();
+  if (reloaded.ok()) {
+    logger_->Info("secrets_reloaded", {{"file", options_.client_auth.secret_file}});
+  } else {
+    logger_->Error("secrets_reload_failed", {{"message", std::string(reloaded.message())}});
+  }
+  return reloaded;
+}
+
 void BrokerApp::JanitorLoop() {
+  // Wakes every 2 s to notice a changed secrets file; sweeps every
+  // sweep_interval.
+  const absl::Duration tick = std::min(options_.sweep_interval, absl::Seconds(2));
+  absl::Time next_sweep = absl::Now() + options_.sweep_interval;
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.sweep_interval)) break;
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), tick)) break;
     mu_.Unlock();
-    broker_->Sweep();
+    absl::StatusOr<bool> changed = auth_->ReloadIfChanged();
+    if (!changed.ok()) {
+      logger_->Error("secrets_reload_failed", {{"message", std::string(changed.status().message())}});
+    } else if (*changed) {
+      logger_->Info("secrets_reloaded", {{"file", options_.client_auth.secret_file}});
+    }
+    if (absl::Now() >= next_sweep) {
+      broker_->Sweep();
+      next_sweep = absl::Now() + options_.sweep_interval;
+    }
     mu_.Lock();
   }
 }

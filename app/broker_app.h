@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "broker/clock.h"
 #include "broker/mailbox_store.h"
@@ -36,6 +37,7 @@ struct AppOptions {
   // Everything, drain included, ends within this time of the shutdown.
   absl::Duration shutdown_grace = absl::Seconds(10);
   LogLevel log_level = LogLevel::kInfo;
+  ClientAuthOptions client_auth;  // secret_file empty: clients are not authenticated
 };
 
 // Start() and Shutdown() are for one owning thread; accessors are safe from
@@ -53,6 +55,9 @@ class BrokerApp {
   // in-flight gRPC calls finish; all within shutdown_grace. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Re-reads the client token secrets (SIGHUP). On error the old stay.
+  absl::Status ReloadSecrets();
+
   int grpc_port() const { return grpc_->port(); }
   int http_port() const { return http_->port(); }
   int admin_port() const { return admin_->port(); }
@@ -60,7 +65,7 @@ class BrokerApp {
   HttpEdge& http_edge() { return *http_; }
 
  private:
-  explicit BrokerApp(AppOptions options);
+  BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth);
   void JanitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Closes the live streams spread over `spread`, ending by `deadline`.
   void DrainStreams(absl::Duration spread, absl::Time deadline);
@@ -68,6 +73,7 @@ class BrokerApp {
   const AppOptions options_;
   const std::unique_ptr<Logger> logger_;
   SystemClock clock_;
+  std::unique_ptr<ClientAuthenticator> auth_;
   std::unique_ptr<MailboxStore> store_;
   std::unique_ptr<Broker> broker_;
   std::unique_ptr<GrpcServer> grpc_;

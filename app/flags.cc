@@ -56,6 +56,13 @@ ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
           "How often expired messages and idle mailboxes are dropped.");
+ABSL_FLAG(std::string, client_token_secret_file, "",
+          "File of HS256 secrets (one per line, the first signs); when set, clients need a token.");
+ABSL_FLAG(absl::Duration, client_token_leeway, absl::Seconds(30),
+          "Clock skew allowed when checking a client token's exp and nbf.");
+ABSL_FLAG(absl::Duration, client_token_max_ttl, absl::Hours(24),
+          "Longest lifetime of a token IssueClientToken signs.");
+ABSL_FLAG(std::string, client_token_cookie, "pb_token", "Cookie a browser may carry its client token in.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(absl::Duration, drain_spread, absl::Seconds(5),
           "On SIGTERM, open streams are closed at random moments over this time.");
@@ -188,6 +195,13 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--log_level: ", log_level.status().message()));
   }
   options.log_level = *log_level;
+  options.client_auth.secret_file = absl::GetFlag(FLAGS_client_token_secret_file);
+  options.client_auth.leeway = absl::GetFlag(FLAGS_client_token_leeway);
+  options.client_auth.max_ttl = absl::GetFlag(FLAGS_client_token_max_ttl);
+  options.http.client_token_cookie = absl::GetFlag(FLAGS_client_token_cookie);
+  if (options.client_auth.leeway < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--client_token_leeway must not be negative");
+  }
   if (options.drain_spread < absl::ZeroDuration() || options.drain_spread >= options.shutdown_grace) {
     return absl::InvalidArgumentError("--drain_spread must be at least 0 and less than --shutdown_grace");
   }

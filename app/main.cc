@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -39,8 +40,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "push-broker: %s\n", app.status().ToString().c_str());
     return 1;
   }
+  // SIGHUP re-reads the secrets; SIGTERM and SIGINT drain and stop.
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    (void)(*app)->ReloadSecrets();
+  }
   (*app)->Shutdown();
   return 0;
 }

@@ -111,8 +111,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger)
-    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger) {}
+BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
+                             const ClientAuthenticator* auth)
+    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger), auth_(auth) {}
 
 void BrokerService::RecordCall(absl::string_view method, const grpc::Status& status) {
   call_stats_.Record(method, status.error_code());
@@ -243,6 +244,30 @@ grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContex
                                                       const v1::DeleteClientRequest* request,
                                                       v1::DeleteClientResponse* response) {
   return Respond(context, "DeleteClient", broker_->DeleteClient(request->client_id()));
+}
+
+grpc::ServerUnaryReactor* BrokerService::IssueClientToken(grpc::CallbackServerContext* context,
+                                                          const v1::IssueClientTokenRequest* request,
+                                                          v1::IssueClientTokenResponse* response) {
+  absl::Status valid = ValidateClientId(request->client_id(), broker_->limits());
+  if (!valid.ok()) return Respond(context, "IssueClientToken", valid);
+  if (auth_ == nullptr) {
+    return Respond(context, "IssueClientToken",
+                   absl::FailedPreconditionError(
+                       "client tokens are off: start the broker with --client_token_secret_file"));
+  }
+  absl::Duration ttl = absl::Hours(1);
+  if (request->has_ttl()) {
+    ttl = absl::Seconds(request->ttl().seconds()) + absl::Nanoseconds(request->ttl().nanos());
+  }
+  const absl::Time now = absl::Now();
+  absl::StatusOr<std::string> token = auth_->Issue(request->client_id(), ttl, now);
+  if (token.ok()) {
+    response->set_token(*token);
+    // exp is in whole seconds, as the token carries it.
+    SetTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl)), response->mutable_expires_at());
+  }
+  return Respond(context, "IssueClientToken", token.status());
 }
 
 }  // namespace pushbroker

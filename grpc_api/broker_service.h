@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "grpcpp/grpcpp.h"
 #include "grpc_api/call_stats.h"
@@ -24,14 +25,16 @@ using BrokerServiceBase = v1::Broker::WithRawCallbackMethod_Publish<
     v1::Broker::WithRawCallbackMethod_PublishStream<v1::Broker::WithCallbackMethod_Subscribe<
         v1::Broker::WithCallbackMethod_Unsubscribe<v1::Broker::WithCallbackMethod_GetClient<
             v1::Broker::WithCallbackMethod_History<v1::Broker::WithCallbackMethod_Disconnect<
-                v1::Broker::WithCallbackMethod_DeleteClient<v1::Broker::Service>>>>>>>>;
+                v1::Broker::WithCallbackMethod_DeleteClient<
+                    v1::Broker::WithCallbackMethod_IssueClientToken<v1::Broker::Service>>>>>>>>>;
 
 // Safe for concurrent access from multiple threads. `broker` must outlive it.
 class BrokerService final : public BrokerServiceBase {
  public:
   // `default_retry_ms` is advised by Disconnect when the request names none.
-  // `logger` must outlive the service.
-  BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger);
+  // `logger` and `auth` (which may be null: no tokens) must outlive the service.
+  BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
+                const ClientAuthenticator* auth);
 
   const CallStats& call_stats() const { return call_stats_; }
   // Counts (and logs, when it failed) a finished call; for the reactors too.
@@ -60,6 +63,9 @@ class BrokerService final : public BrokerServiceBase {
   grpc::ServerUnaryReactor* DeleteClient(grpc::CallbackServerContext* context,
                                          const v1::DeleteClientRequest* request,
                                          v1::DeleteClientResponse* response) override;
+  grpc::ServerUnaryReactor* IssueClientToken(grpc::CallbackServerContext* context,
+                                             const v1::IssueClientTokenRequest* request,
+                                             v1::IssueClientTokenResponse* response) override;
 
   // One publish from request bytes to response bytes, as Publish and
   // PublishStream both do it.
@@ -74,6 +80,7 @@ class BrokerService final : public BrokerServiceBase {
   const uint32_t default_retry_ms_;
   CallStats call_stats_;
   Logger* const logger_;
+  const ClientAuthenticator* const auth_;
 };
 
 }  // namespace pushbroker

@@ -9,8 +9,9 @@ namespace {
 constexpr char kServiceName[] = "pushbroker.v1.Broker";
 }  // namespace
 
-GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger)
-    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger) {}
+GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
+                       const ClientAuthenticator* auth)
+    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger, auth) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 

@@ -24,8 +24,9 @@ struct GrpcServerOptions {
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.
 class GrpcServer {
  public:
-  // `logger` must outlive the server.
-  GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger);
+  // `logger` and `auth` (null: no client tokens) must outlive the server.
+  GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
+             const ClientAuthenticator* auth);
   ~GrpcServer();
 
   absl::Status Start();

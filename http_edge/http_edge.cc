@@ -4,7 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/connection_task_queue.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
 #include "http_edge/poll_batch.h"
@@ -48,10 +51,12 @@ std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::st
 
 }  // namespace
 
-HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger)
+HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
+                   const ClientAuthenticator* auth)
     : options_(std::move(options)),
       broker_(broker),
       logger_(logger),
+      auth_(auth != nullptr && auth->enabled() ? auth : nullptr),
       cors_(options_.cors_origins),
       loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5),
                            options_.stream_stall_timeout},
@@ -97,8 +102,24 @@ bool HttpEdge::TryReserveStream(httplib::Response& res) {
   return true;
 }
 
-std::optional<std::string> HttpEdge::AdmitClient(const httplib::Request& req,
-                                                 httplib::Response& res) {
+std::string HttpEdge::TokenOf(const httplib::Request& req) const {
+  if (std::string token = req.get_param_value("token"); !token.empty()) return token;
+  const std::string authorization = req.get_header_value("Authorization");
+  if (absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
+    return std::string(absl::StripAsciiWhitespace(absl::string_view(authorization).substr(7)));
+  }
+  for (absl::string_view cookie : absl::StrSplit(req.get_header_value("Cookie"), ';')) {
+    cookie = absl::StripAsciiWhitespace(cookie);
+    const size_t equals = cookie.find('=');
+    if (equals != absl::string_view::npos && cookie.substr(0, equals) == options_.client_token_cookie) {
+      return std::string(cookie.substr(equals + 1));
+    }
+  }
+  return "";
+}
+
+std::optional<HttpEdge::Admission> HttpEdge::AdmitClient(const httplib::Request& req,
+                                                         httplib::Response& res) {
   if (!cors_.Allows(req)) {
     SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
     return std::nullopt;
@@ -108,12 +129,24 @@ std::optional<std::string> HttpEdge::AdmitClient(const httplib::Request& req,
     SetJsonError(res, 400, "invalid_argument", "the client_id query parameter is required");
     return std::nullopt;
   }
-  std::string client_id = req.get_param_value("client_id");
-  if (absl::Status valid = ValidateClientId(client_id, broker_->limits()); !valid.ok()) {
+  Admission admission{req.get_param_value("client_id")};
+  if (absl::Status valid = ValidateClientId(admission.client_id, broker_->limits()); !valid.ok()) {
     SetJsonError(res, valid);
     return std::nullopt;
   }
-  return client_id;
+  if (auth_ == nullptr) return admission;
+  absl::StatusOr<ClientToken> token = auth_->Verify(TokenOf(req), absl::Now());
+  if (!token.ok()) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    SetJsonError(res, 401, "unauthenticated", token.status().message());
+    return std::nullopt;
+  }
+  if (token->client_id != admission.client_id) {
+    SetJsonError(res, 403, "permission_denied", "the token is for another client");
+    return std::nullopt;
+  }
+  admission.token_expires_at = token->expires_at;
+  return admission;
 }
 
 void HttpEdge::RegisterRoutes() {
@@ -166,9 +199,9 @@ void HttpEdge::RegisterRoutes() {
 }
 
 void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res) {
-  const std::optional<std::string> admitted = AdmitClient(req, res);
+  const std::optional<Admission> admitted = AdmitClient(req, res);
   if (!admitted.has_value()) return;
-  const std::string& client_id = *admitted;
+  const std::string& client_id = admitted->client_id;
   // The header (what EventSource sends on reconnect) wins over the query
   // parameter (what a page passes on its first connect). An unparsable id
   // is not an error: it yields a reset, because any answer but 200 stops an
@@ -182,6 +215,7 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
 
   if (!TryReserveStream(res)) return;
   auto stream = std::make_shared<SseStream>(client_id, &loop_, options_.max_stream_queue_bytes);
+  stream->set_token_expires_at(admitted->token_expires_at);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
   if (!opened.ok()) {
     open_streams_.fetch_sub(1);
@@ -216,9 +250,9 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
 }
 
 void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
-  const std::optional<std::string> admitted = AdmitClient(req, res);
+  const std::optional<Admission> admitted = AdmitClient(req, res);
   if (!admitted.has_value()) return;
-  const std::string& client_id = *admitted;
+  const std::string& client_id = admitted->client_id;
   absl::Duration timeout = options_.poll_default_timeout;
   if (req.has_param("timeout_ms")) {
     uint32_t timeout_ms = 0;
@@ -249,7 +283,8 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   if (opened->replay.empty() && !opened->reset.has_value()) {
     // Nothing to answer yet: wait for the next message. What arrives is new,
     // since the replay read after registration found nothing.
-    waiter->Wait(timeout, stopping_);
+    // A poll never waits past its token's expiry.
+    waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()), stopping_);
     batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
     batch.retry_ms = waiter->retry_ms();
   } else {

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
@@ -42,6 +43,8 @@ struct HttpEdgeOptions {
   absl::Duration poll_default_timeout = absl::Seconds(25);
   absl::Duration poll_max_timeout = absl::Seconds(60);
   bool demo_page = true;  // serve the demo page at GET /
+  // With client tokens on, the cookie a browser may carry its token in.
+  std::string client_token_cookie = "pb_token";
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for
@@ -49,7 +52,8 @@ struct HttpEdgeOptions {
 // the edge.
 class HttpEdge {
  public:
-  HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger);
+  // `auth` null or disabled: clients are not authenticated.
+  HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger, const ClientAuthenticator* auth);
   HttpEdge(const HttpEdge&) = delete;
   HttpEdge& operator=(const HttpEdge&) = delete;
   ~HttpEdge();
@@ -67,9 +71,16 @@ class HttpEdge {
 
  private:
   void RegisterRoutes();
-  // What every client endpoint checks first (origin, client id). Returns the
-  // client id, or nullopt with `res` already holding the error.
-  std::optional<std::string> AdmitClient(const httplib::Request& req, httplib::Response& res);
+  // Who a client request is for, once admitted.
+  struct Admission {
+    std::string client_id;
+    absl::Time token_expires_at = absl::InfiniteFuture();
+  };
+  // What every client endpoint checks first: origin, client id, and the
+  // client token when tokens are on. nullopt: `res` holds the error.
+  std::optional<Admission> AdmitClient(const httplib::Request& req, httplib::Response& res);
+  // The token from ?token=, Authorization: Bearer, or the cookie.
+  std::string TokenOf(const httplib::Request& req) const;
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandlePoll(const httplib::Request& req, httplib::Response& res);
   // Takes one of --max_connections, or answers 503.
@@ -79,6 +90,7 @@ class HttpEdge {
   const HttpEdgeOptions options_;
   Broker* const broker_;
   Logger* const logger_;
+  const ClientAuthenticator* const auth_;
   const CorsPolicy cors_;
   EdgeStats stats_;
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls

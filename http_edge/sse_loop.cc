@@ -239,9 +239,16 @@ void SseLoop::Heartbeat(absl::Time now) {
   }
 }
 
+void SseLoop::ExpireTokens(absl::Time now) {
+  for (auto& [fd, connection] : connections_) {
+    if (connection.stream->token_expires_at() <= now) connection.stream->EndForExpiredToken();
+  }
+}
+
 void SseLoop::Run() {
   epoll_event events[256];
   absl::Time next_beat = absl::Now() + options_.heartbeat_interval;
+  absl::Time next_expiry_check = absl::Now() + absl::Seconds(1);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -271,6 +278,10 @@ void SseLoop::Run() {
       if (flags & EPOLLOUT) Flush(it->second);
     }
     const absl::Time now = absl::Now();
+    if (now >= next_expiry_check) {
+      ExpireTokens(now);  // their wake-ups flush them on the next turn
+      next_expiry_check = now + absl::Seconds(1);
+    }
     if (now >= next_beat) {
       Heartbeat(now);
       next_beat = now + options_.heartbeat_interval;

@@ -74,6 +74,8 @@ class SseLoop {
   void Drain(Connection& connection);
   void CloseConnection(int fd, StreamEnd why);
   void Heartbeat(absl::Time now);
+  // Ends the streams whose client token has expired.
+  void ExpireTokens(absl::Time now);
 
   const SseLoopOptions options_;
   const ClosedCallback on_closed_;

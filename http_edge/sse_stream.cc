@@ -72,17 +72,29 @@ void SseStream::Deliver(const Message& message) {
   if (wake) loop_->Wake(shared_from_this());
 }
 
+bool SseStream::EndLocked(std::string last) {
+  if (ending_ || overflowed_) return false;
+  ending_ = true;
+  if (!last.empty()) EnqueueLocked(OutChunk{EncodeChunk(last)});
+  EnqueueLocked(OutChunk{std::string(LastChunk())});
+  return ScheduleWakeLocked();
+}
+
 void SseStream::Close(CloseCause cause, uint32_t retry_ms) {
   bool wake;
   {
     absl::MutexLock lock(&mu_);
-    if (ending_ || overflowed_) return;
-    ending_ = true;
-    if (cause != CloseCause::kClientDeleted) {
-      EnqueueLocked(OutChunk{EncodeChunk(EncodeSseRetry(retry_ms))});
-    }
-    EnqueueLocked(OutChunk{std::string(LastChunk())});
-    wake = ScheduleWakeLocked();
+    wake = EndLocked(cause == CloseCause::kClientDeleted ? "" : EncodeSseRetry(retry_ms));
+  }
+  if (wake) loop_->Wake(shared_from_this());
+}
+
+void SseStream::EndForExpiredToken() {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    // No id: the page's last id stays that of the last message it got.
+    wake = EndLocked("event: token-expired\ndata: {\"reason\":\"token_expired\"}\n\n");
   }
   if (wake) loop_->Wake(shared_from_this());
 }

@@ -47,6 +47,14 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
 
+  // When the client's token expires (InfiniteFuture when there is none). The
+  // loop then calls EndForExpiredToken().
+  void set_token_expires_at(absl::Time at) { token_expires_at_ = at; }
+  absl::Time token_expires_at() const { return token_expires_at_; }
+  // Sends `event: token-expired` and ends the stream, so the page fetches a
+  // fresh token and reconnects after its last id.
+  void EndForExpiredToken() ABSL_LOCKS_EXCLUDED(mu_);
+
   // For the loop: what is queued, and whether to end the stream afterwards.
   struct Batch {
     std::deque<OutChunk> chunks;
@@ -59,11 +67,15 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
 
  private:
   void EnqueueLocked(OutChunk chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `last` (and the last chunk) and marks the stream ending, unless it
+  // already is. Returns whether the loop needs waking.
+  bool EndLocked(std::string last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string client_id_;
   const absl::Time opened_at_ = absl::Now();
+  absl::Time token_expires_at_ = absl::InfiniteFuture();  // set before the stream is shared
   SseLoop* const loop_;
   const size_t max_queued_bytes_;
 

@@ -320,7 +320,8 @@ TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
   std::vector<std::string> methods;
   for (const auto& method : broker->service(0).method()) methods.push_back(method.name());
   EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe", "Unsubscribe",
-                                               "GetClient", "History", "Disconnect", "DeleteClient"}));
+                                               "GetClient", "History", "Disconnect", "DeleteClient",
+                                               "IssueClientToken"}));
 }
 
 TEST_F(GrpcApiTest, PushctlPublishesAndReads) {
