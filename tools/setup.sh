@@ -13,7 +13,8 @@ PACKAGES=(
   nlohmann-json3-dev libspdlog-dev curl
 )
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client)
+  PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client
+             clang libclang-rt-14-dev)
   if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
   # kubectl renders the kustomize base offline; any recent one will do.
   if ! command -v kubectl >/dev/null 2>&1; then PACKAGES+=(kubernetes-client); fi

@@ -160,7 +160,9 @@ TEST_F(LongPollTest, ShutdownAnswersWaitingPollsPromptly) {
   auto res = http.Get(absl::StrCat("/v1/poll?client_id=alice&timeout_ms=30000&after=", cursor).c_str());
   stopper.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  if (res) EXPECT_EQ(res->status, 200);
+  if (res) {
+    EXPECT_EQ(res->status, 200);
+  }
 }
 
 TEST_F(LongPollTest, TheDemoPageIsServed) {
