@@ -31,17 +31,24 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"max_http_threads", o.http.max_http_threads},
           {"poll_max_timeout_s", absl::ToDoubleSeconds(o.http.poll_max_timeout)},
           {"drain_spread_s", absl::ToDoubleSeconds(o.drain_spread)},
-          {"client_tokens", !o.client_auth.secret_file.empty()},  // the file's path, never its contents
+          {"client_tokens", !o.client_auth.secret_file.empty()},  // never a secret itself
+          {"api_keys", !o.api_keys_file.empty()},
+          {"reflection", o.grpc.reflection},
           {"shutdown_grace_s", absl::ToDoubleSeconds(o.shutdown_grace)}};
 }
 
 }  // namespace
 
-BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth)
-    : options_(std::move(options)), logger_(NewStderrJsonLogger(options_.log_level)), auth_(std::move(auth)) {
+BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth,
+                     std::unique_ptr<ApiKeys> api_keys)
+    : options_(std::move(options)),
+      logger_(NewStderrJsonLogger(options_.log_level)),
+      auth_(std::move(auth)),
+      api_keys_(std::move(api_keys)) {
   store_ = std::make_unique<MemoryMailboxStore>(options_.retention);
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
-  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get());
+  grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
+                                       api_keys_.get());
   http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get());
   RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_);
   admin_ = std::make_unique<AdminServer>(
@@ -55,12 +62,17 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
   ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth, ClientAuthenticator::Create(options.client_auth));
-  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options), std::move(auth)));
+  ASSIGN_OR_RETURN(std::unique_ptr<ApiKeys> api_keys, ApiKeys::Open(options.api_keys_file));
+  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options), std::move(auth), std::move(api_keys)));
   app->logger_->Info("start", ConfigOf(app->options_));
   if (!app->auth_->enabled()) {
     app->logger_->Warn("client_auth_off",
                        {{"message", "no --client_token_secret_file: any page that knows a client id can "
                                     "read that client's mailbox"}});
+  }
+  if (!app->api_keys_->required()) {
+    app->logger_->Warn("publisher_auth_off",
+                       {{"message", "no --api_keys_file: any process that reaches the gRPC port can publish"}});
   }
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
@@ -78,14 +90,26 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
 
 BrokerApp::~BrokerApp() { Shutdown(); }
 
-absl::Status BrokerApp::ReloadSecrets() {
-  absl::Status reloaded = auth_->Reload();
-  if (reloaded.ok()) {
-    logger_->Info("secrets_reloaded", {{"file", options_.client_auth.secret_file}});
-  } else {
-    logger_->Error("secrets_reload_failed", {{"message", std::string(reloaded.message())}});
+std::vector<SecretsFile*> BrokerApp::SecretsFiles() {
+  std::vector<SecretsFile*> files;
+  for (SecretsFile* file : {auth_->secrets_file(), api_keys_->secrets_file()}) {
+    if (file != nullptr) files.push_back(file);
   }
-  return reloaded;
+  return files;
+}
+
+absl::Status BrokerApp::ReloadSecrets() {
+  absl::Status result;
+  for (SecretsFile* file : SecretsFiles()) {
+    absl::Status reloaded = file->Reload();
+    if (reloaded.ok()) {
+      logger_->Info("secrets_reloaded", {{"file", file->path()}});
+    } else {
+      logger_->Error("secrets_reload_failed", {{"message", std::string(reloaded.message())}});
+      result.Update(reloaded);
+    }
+  }
+  return result;
 }
 
 void BrokerApp::JanitorLoop() {
@@ -98,11 +122,13 @@ void BrokerApp::JanitorLoop() {
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping), tick)) break;
     mu_.Unlock();
-    absl::StatusOr<bool> changed = auth_->ReloadIfChanged();
-    if (!changed.ok()) {
-      logger_->Error("secrets_reload_failed", {{"message", std::string(changed.status().message())}});
-    } else if (*changed) {
-      logger_->Info("secrets_reloaded", {{"file", options_.client_auth.secret_file}});
+    for (SecretsFile* file : SecretsFiles()) {
+      absl::StatusOr<bool> changed = file->ReloadIfChanged();
+      if (!changed.ok()) {
+        logger_->Error("secrets_reload_failed", {{"message", std::string(changed.status().message())}});
+      } else if (*changed) {
+        logger_->Info("secrets_reloaded", {{"file", file->path()}});
+      }
     }
     if (absl::Now() >= next_sweep) {
       broker_->Sweep();

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth/api_keys.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "broker/clock.h"
@@ -38,6 +39,7 @@ struct AppOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   LogLevel log_level = LogLevel::kInfo;
   ClientAuthOptions client_auth;  // secret_file empty: clients are not authenticated
+  std::string api_keys_file;      // empty: publishers need no API key
 };
 
 // Start() and Shutdown() are for one owning thread; accessors are safe from
@@ -55,7 +57,8 @@ class BrokerApp {
   // in-flight gRPC calls finish; all within shutdown_grace. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Re-reads the client token secrets (SIGHUP). On error the old stay.
+  // Re-reads the client token secrets and the API keys (SIGHUP). On error
+  // the old ones stay.
   absl::Status ReloadSecrets();
 
   int grpc_port() const { return grpc_->port(); }
@@ -65,7 +68,10 @@ class BrokerApp {
   HttpEdge& http_edge() { return *http_; }
 
  private:
-  BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth);
+  BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth,
+            std::unique_ptr<ApiKeys> api_keys);
+  // The secrets files in force (client token secrets, API keys).
+  std::vector<SecretsFile*> SecretsFiles();
   void JanitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Closes the live streams spread over `spread`, ending by `deadline`.
   void DrainStreams(absl::Duration spread, absl::Time deadline);
@@ -74,6 +80,7 @@ class BrokerApp {
   const std::unique_ptr<Logger> logger_;
   SystemClock clock_;
   std::unique_ptr<ClientAuthenticator> auth_;
+  std::unique_ptr<ApiKeys> api_keys_;
   std::unique_ptr<MailboxStore> store_;
   std::unique_ptr<Broker> broker_;
   std::unique_ptr<GrpcServer> grpc_;

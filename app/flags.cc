@@ -63,6 +63,10 @@ ABSL_FLAG(absl::Duration, client_token_leeway, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, client_token_max_ttl, absl::Hours(24),
           "Longest lifetime of a token IssueClientToken signs.");
 ABSL_FLAG(std::string, client_token_cookie, "pb_token", "Cookie a browser may carry its client token in.");
+ABSL_FLAG(std::string, api_keys_file, "",
+          "File of publisher API keys, one per line; when set, every Broker call needs "
+          "'authorization: Bearer <key>'.");
+ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection (for grpcurl).");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(absl::Duration, drain_spread, absl::Seconds(5),
           "On SIGTERM, open streams are closed at random moments over this time.");
@@ -199,6 +203,8 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.client_auth.leeway = absl::GetFlag(FLAGS_client_token_leeway);
   options.client_auth.max_ttl = absl::GetFlag(FLAGS_client_token_max_ttl);
   options.http.client_token_cookie = absl::GetFlag(FLAGS_client_token_cookie);
+  options.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
+  options.grpc.reflection = absl::GetFlag(FLAGS_reflection);
   if (options.client_auth.leeway < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--client_token_leeway must not be negative");
   }

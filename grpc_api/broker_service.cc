@@ -61,7 +61,12 @@ absl::StatusOr<PublishRequest> ToCore(const internal::PublishRequestWire& in) {
 // response, and only then reads the next, so responses keep request order.
 class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit PublishStreamReactor(BrokerService* service) : service_(service) {
+  PublishStreamReactor(BrokerService* service, const grpc::CallbackServerContext* context)
+      : service_(service) {
+    if (absl::Status denied = service_->Authorize(context); !denied.ok()) {
+      End(ToGrpcStatus(denied));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -112,8 +117,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
-                             const ClientAuthenticator* auth)
-    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger), auth_(auth) {}
+                             const ClientAuthenticator* auth, const ApiKeys* api_keys)
+    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger), auth_(auth), api_keys_(api_keys) {}
+
+absl::Status BrokerService::Authorize(const grpc::CallbackServerContext* context) const {
+  if (api_keys_ == nullptr || !api_keys_->required()) return absl::OkStatus();
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  const absl::string_view value =
+      it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  return api_keys_->Check(value);
+}
 
 void BrokerService::RecordCall(absl::string_view method, const grpc::Status& status) {
   call_stats_.Record(method, status.error_code());
@@ -168,29 +182,41 @@ absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "Publish", denied);
+  }
   return Respond(context, "Publish", PublishBytes(*request, response));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
     grpc::CallbackServerContext* context) {
-  return new PublishStreamReactor(this);
+  return new PublishStreamReactor(this, context);
 }
 
 grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,
                                                    const v1::SubscribeRequest* request,
                                                    v1::SubscribeResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "Subscribe", denied);
+  }
   return Respond(context, "Subscribe", broker_->Subscribe(request->client_id(), request->topic()));
 }
 
 grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext* context,
                                                      const v1::UnsubscribeRequest* request,
                                                      v1::UnsubscribeResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "Unsubscribe", denied);
+  }
   return Respond(context, "Unsubscribe", broker_->Unsubscribe(request->client_id(), request->topic()));
 }
 
 grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
                                                    const v1::GetClientRequest* request,
                                                    v1::ClientInfo* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "GetClient", denied);
+  }
   absl::StatusOr<ClientState> state = broker_->GetClient(request->client_id());
   if (state.ok()) {
     response->set_client_id(state->client_id);
@@ -210,6 +236,9 @@ grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
                                                  const v1::HistoryRequest* request,
                                                  v1::HistoryResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "History", denied);
+  }
   absl::StatusOr<HistoryPage> page =
       broker_->History(request->client_id(), request->after_id(), request->limit());
   if (page.ok()) {
@@ -234,6 +263,9 @@ grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext* context,
                                                     const v1::DisconnectRequest* request,
                                                     v1::DisconnectResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "Disconnect", denied);
+  }
   const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
   absl::StatusOr<size_t> closed = broker_->Disconnect(request->client_id(), retry_ms);
   if (closed.ok()) response->set_streams(static_cast<uint32_t>(*closed));
@@ -243,12 +275,18 @@ grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContext* context,
                                                       const v1::DeleteClientRequest* request,
                                                       v1::DeleteClientResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "DeleteClient", denied);
+  }
   return Respond(context, "DeleteClient", broker_->DeleteClient(request->client_id()));
 }
 
 grpc::ServerUnaryReactor* BrokerService::IssueClientToken(grpc::CallbackServerContext* context,
                                                           const v1::IssueClientTokenRequest* request,
                                                           v1::IssueClientTokenResponse* response) {
+  if (absl::Status denied = Authorize(context); !denied.ok()) {
+    return Respond(context, "IssueClientToken", denied);
+  }
   absl::Status valid = ValidateClientId(request->client_id(), broker_->limits());
   if (!valid.ok()) return Respond(context, "IssueClientToken", valid);
   if (auth_ == nullptr) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "auth/api_keys.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "grpcpp/grpcpp.h"
@@ -32,9 +33,13 @@ using BrokerServiceBase = v1::Broker::WithRawCallbackMethod_Publish<
 class BrokerService final : public BrokerServiceBase {
  public:
   // `default_retry_ms` is advised by Disconnect when the request names none.
-  // `logger` and `auth` (which may be null: no tokens) must outlive the service.
+  // `logger`, `auth` and `api_keys` must outlive the service; `auth` may be
+  // null (no client tokens), `api_keys` null (no publisher credentials).
   BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
-                const ClientAuthenticator* auth);
+                const ClientAuthenticator* auth, const ApiKeys* api_keys);
+
+  // OK when the call carries an accepted API key (or none is required).
+  absl::Status Authorize(const grpc::CallbackServerContext* context) const;
 
   const CallStats& call_stats() const { return call_stats_; }
   // Counts (and logs, when it failed) a finished call; for the reactors too.
@@ -81,6 +86,7 @@ class BrokerService final : public BrokerServiceBase {
   CallStats call_stats_;
   Logger* const logger_;
   const ClientAuthenticator* const auth_;
+  const ApiKeys* const api_keys_;
 };
 
 }  // namespace pushbroker

@@ -19,14 +19,16 @@ struct GrpcServerOptions {
   int port = 50051;  // 0 picks a free port
   uint32_t default_retry_ms = 3000;
   size_t max_receive_message_bytes = 4 << 20;
+  bool reflection = true;  // server reflection (what grpcurl uses)
 };
 
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.
 class GrpcServer {
  public:
-  // `logger` and `auth` (null: no client tokens) must outlive the server.
+  // `logger`, `auth` (null: no client tokens) and `api_keys` (null: open)
+  // must outlive the server.
   GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
-             const ClientAuthenticator* auth);
+             const ClientAuthenticator* auth, const ApiKeys* api_keys);
   ~GrpcServer();
 
   absl::Status Start();

@@ -19,6 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/child_process.h"
+#include "tests/support/raw_grpc.h"
 #include "tests/support/sse_client.h"
 
 namespace pushbroker::testing {
@@ -143,6 +144,19 @@ TEST(BinaryTest, LogLevelWarnKeepsInfoOut) {
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 0);
   std::smatch match;
   EXPECT_FALSE(broker.WaitFor(std::regex("\"level\":\"info\""), &match, absl::Milliseconds(200)));
+}
+
+TEST(BinaryTest, ReflectionCanBeTurnedOff) {
+  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                                             "--http_port=0", "--admin_port=0", "--reflection=false"});
+  std::smatch match;
+  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+)"), &match, absl::Seconds(10)));
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", match[1].str()), grpc::InsecureChannelCredentials());
+  std::string response;
+  grpc::Status status = RawGrpcCall(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                    std::string("\x3a\x00", 2), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(HealthStatus(channel, ""), 1);  // probes still work
 }
 
 TEST(BinaryTest, ABadEnvironmentValueIsNamed) {

@@ -12,6 +12,7 @@
 //   pushctl tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]
 //
 // Responses print as JSON; errors print the gRPC status and exit 1.
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 #include <iterator>
@@ -31,6 +32,8 @@
 
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(std::string, api_key, "",
+          "Publisher API key for brokers started with --api_keys_file (default: $PUSHCTL_API_KEY).");
 ABSL_FLAG(std::string, client_id, "", "publish: to this client.");
 ABSL_FLAG(std::string, clients, "", "publish: to these comma-separated clients.");
 ABSL_FLAG(std::string, topic, "", "publish: to every member of this topic.");
@@ -71,9 +74,13 @@ int Print(const grpc::Status& status, const google::protobuf::Message& response)
   return 0;
 }
 
+// Every call carries the deadline and, when one is given, the API key.
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
+  std::string key = absl::GetFlag(FLAGS_api_key);
+  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr) key = std::getenv("PUSHCTL_API_KEY");
+  if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
 }
 
 // A PublishRequest from the target flags and `data`, or from JSON when --json
@@ -136,6 +143,9 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
 // One publish per stdin line over PublishStream; a JSON line per response.
 int PublishStream(Broker::Stub& stub) {
   grpc::ClientContext context;
+  std::string key = absl::GetFlag(FLAGS_api_key);
+  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr) key = std::getenv("PUSHCTL_API_KEY");
+  if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
   auto stream = stub.PublishStream(&context);
   size_t answered = 0;
   std::thread reader([&] {
