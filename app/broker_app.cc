@@ -34,6 +34,8 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"client_tokens", !o.client_auth.secret_file.empty()},  // never a secret itself
           {"api_keys", !o.api_keys_file.empty()},
           {"reflection", o.grpc.reflection},
+          {"grpc_tls", !o.grpc.tls_cert.empty()},
+          {"grpc_mtls", !o.grpc.tls_client_ca.empty()},
           {"shutdown_grace_s", absl::ToDoubleSeconds(o.shutdown_grace)}};
 }
 

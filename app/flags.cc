@@ -67,6 +67,10 @@ ABSL_FLAG(std::string, api_keys_file, "",
           "File of publisher API keys, one per line; when set, every Broker call needs "
           "'authorization: Bearer <key>'.");
 ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection (for grpcurl).");
+ABSL_FLAG(std::string, grpc_tls_cert, "", "PEM certificate chain for gRPC TLS (with --grpc_tls_key).");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key for gRPC TLS.");
+ABSL_FLAG(std::string, grpc_tls_client_ca, "",
+          "PEM CA bundle; when set, gRPC clients must present a certificate it signed (mutual TLS).");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(absl::Duration, drain_spread, absl::Seconds(5),
           "On SIGTERM, open streams are closed at random moments over this time.");
@@ -205,6 +209,9 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.client_token_cookie = absl::GetFlag(FLAGS_client_token_cookie);
   options.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
   options.grpc.reflection = absl::GetFlag(FLAGS_reflection);
+  options.grpc.tls_cert = absl::GetFlag(FLAGS_grpc_tls_cert);
+  options.grpc.tls_key = absl::GetFlag(FLAGS_grpc_tls_key);
+  options.grpc.tls_client_ca = absl::GetFlag(FLAGS_grpc_tls_client_ca);
   if (options.client_auth.leeway < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--client_token_leeway must not be negative");
   }

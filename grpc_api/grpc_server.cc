@@ -1,11 +1,16 @@
 #include "grpc_api/grpc_server.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 
 namespace pushbroker {
 namespace {
@@ -26,6 +31,49 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
+// How often the TLS files are checked for changes.
+constexpr unsigned int kTlsRefreshSeconds = 10;
+
+// A readable PEM file holding `marker`, or an error naming the file.
+absl::Status CheckPem(const std::string& path, const char* what, const char* marker) {
+  std::ifstream file(path);
+  if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  if (text.str().find(marker) == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " holds no ", marker));
+  }
+  return absl::OkStatus();
+}
+
+// The server's credentials from the options: insecure, TLS, or mutual TLS.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const GrpcServerOptions& o) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --grpc_tls_cert and --grpc_tls_key");
+  }
+  if (o.tls_cert.empty()) {
+    if (!o.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  for (const absl::Status& status :
+       {CheckPem(o.tls_cert, "--grpc_tls_cert", "CERTIFICATE"), CheckPem(o.tls_key, "--grpc_tls_key", "PRIVATE KEY"),
+        o.tls_client_ca.empty() ? absl::OkStatus()
+                                : CheckPem(o.tls_client_ca, "--grpc_tls_client_ca", "CERTIFICATE")}) {
+    if (!status.ok()) return status;
+  }
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      o.tls_key, o.tls_cert, o.tls_client_ca, kTlsRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (!o.tls_client_ca.empty()) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
+
 }  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
@@ -43,7 +91,9 @@ absl::Status GrpcServer::Start() {
       options_.bind_address.find(':') != std::string::npos ? absl::StrCat("[", options_.bind_address, "]")
                                                           : options_.bind_address,
       ":", options_.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = CredentialsFor(options_);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(address, *credentials, &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_receive_message_bytes));
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();

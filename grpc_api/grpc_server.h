@@ -20,6 +20,11 @@ struct GrpcServerOptions {
   uint32_t default_retry_ms = 3000;
   size_t max_receive_message_bytes = 4 << 20;
   bool reflection = true;  // server reflection (what grpcurl uses)
+  // TLS: PEM files, re-read when they change. Cert and key together turn TLS
+  // on; a client CA also requires and verifies client certificates (mTLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.

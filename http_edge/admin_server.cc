@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/json_error.h"
+#include "http_edge/wait_until_running.h"
 
 namespace pushbroker {
 
@@ -43,7 +44,9 @@ absl::Status AdminServer::Start() {
                                                options_.bind_address, ":", options_.port));
   }
   listener_ = std::thread([this] { server_.listen_after_bind(); });
-  return absl::OkStatus();
+  // httplib's stop() does nothing until the listener runs; wait for it, so a
+  // Stop() right after Start() cannot be lost (and hang the join).
+  return WaitUntilRunning(server_, "admin");
 }
 
 void AdminServer::Stop() {

@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
+#include "http_edge/wait_until_running.h"
 #include "http_edge/poll_batch.h"
 #include "http_edge/poll_waiter.h"
 #include "http_edge/sse_format.h"
@@ -322,7 +323,7 @@ absl::Status HttpEdge::Start() {
   server_.SetListenBacklog(options_.listen_backlog);
   listener_ = std::thread([this] { server_.listen_after_bind(); });
   started_ = true;
-  return absl::OkStatus();
+  return WaitUntilRunning(server_, "HTTP edge");
 }
 
 void HttpEdge::Stop() {

@@ -13,7 +13,9 @@
 //
 // Responses print as JSON; errors print the gRPC status and exit 1.
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <iterator>
 #include <memory>
@@ -32,6 +34,10 @@
 
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the broker with; turns TLS on.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for brokers that require mutual TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "", "Name to verify the broker's certificate against (default: the target host).");
 ABSL_FLAG(std::string, api_key, "",
           "Publisher API key for brokers started with --api_keys_file (default: $PUSHCTL_API_KEY).");
 ABSL_FLAG(std::string, client_id, "", "publish: to this client.");
@@ -53,6 +59,32 @@ ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(), "tail: stop after this
 namespace {
 
 using pushbroker::v1::Broker;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// Plaintext, or TLS (and a client certificate) when --tls_ca is given.
+std::shared_ptr<grpc::Channel> OpenChannel() {
+  const std::string target = absl::GetFlag(FLAGS_target);
+  if (absl::GetFlag(FLAGS_tls_ca).empty()) {
+    return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_ca));
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    tls.pem_cert_chain = ReadFile(absl::GetFlag(FLAGS_tls_cert));
+    tls.pem_private_key = ReadFile(absl::GetFlag(FLAGS_tls_key));
+  }
+  grpc::ChannelArguments arguments;
+  if (!absl::GetFlag(FLAGS_tls_server_name).empty()) {
+    arguments.SetSslTargetNameOverride(absl::GetFlag(FLAGS_tls_server_name));
+  }
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(tls), arguments);
+}
 
 int Fail(const std::string& message) {
   std::cerr << "pushctl: " << message << "\n";
@@ -200,8 +232,7 @@ int main(int argc, char** argv) {
   const std::string command = positional[1];
   const std::vector<std::string> args(positional.begin() + 2, positional.end());
 
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
-  auto stub = Broker::NewStub(channel);
+  auto stub = Broker::NewStub(OpenChannel());
   using namespace pushbroker::v1;
 
   if (command == "publish") return Publish(*stub, args);
