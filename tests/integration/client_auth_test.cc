@@ -158,11 +158,7 @@ TEST_F(ClientAuthTest, RotatingTheSecretsFileTakesEffectWithoutARestart) {
 
 TEST(ClientAuthOpenTest, IssueClientTokenNeedsSecrets) {
   // Without --client_token_secret_file the broker runs open and cannot sign.
-  AppOptions options;
-  options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
-  options.grpc.port = options.http.port = options.admin.port = 0;
-  options.log_level = LogLevel::kOff;
-  auto app = BrokerApp::Start(options);
+  auto app = BrokerApp::Start(TestAppOptions());
   ASSERT_TRUE(app.ok());
   auto stub = v1::Broker::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*app)->grpc_port()),
                                                       grpc::InsecureChannelCredentials()));

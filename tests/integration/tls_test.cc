@@ -43,11 +43,7 @@ class TlsTest : public ::testing::Test {
   }
 
   void Start(bool mutual) {
-    AppOptions options;
-    options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
-    options.grpc.port = options.http.port = options.admin.port = 0;
-    options.log_level = LogLevel::kOff;
-    options.drain_spread = absl::ZeroDuration();
+    AppOptions options = TestAppOptions();
     options.grpc.tls_cert = *dir_ + "/server.pem";
     options.grpc.tls_key = *dir_ + "/server.key";
     if (mutual) options.grpc.tls_client_ca = *dir_ + "/ca.pem";
@@ -112,10 +108,7 @@ TEST_F(TlsTest, PushctlSpeaksMutualTls) {
 }
 
 TEST(TlsConfigTest, BadTlsSettingsStopTheStartWithAClearError) {
-  AppOptions options;
-  options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
-  options.grpc.port = options.http.port = options.admin.port = 0;
-  options.log_level = LogLevel::kOff;
+  AppOptions options = TestAppOptions();
   options.grpc.tls_cert = "/nonexistent/cert.pem";
   EXPECT_EQ(BrokerApp::Start(options).status().code(), absl::StatusCode::kInvalidArgument);  // no key
   options.grpc.tls_key = "/nonexistent/key.pem";

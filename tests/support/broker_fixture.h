@@ -18,16 +18,23 @@
 
 namespace pushbroker::testing {
 
+// Options for a broker under test: loopback only, ephemeral ports, quick
+// drain, quiet logs.
+inline AppOptions TestAppOptions() {
+  AppOptions options;
+  options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
+  options.grpc.port = options.http.port = options.admin.port = 0;
+  options.http.retry_ms = 1500;
+  options.drain_spread = absl::ZeroDuration();  // tests end fast; the drain has its own test
+  options.log_level = LogLevel::kWarn;
+  return options;
+}
+
 class BrokerFixture : public ::testing::Test {
  protected:
   // Starts the broker; `tweak` may change the options first.
   void StartBroker(const std::function<void(AppOptions&)>& tweak = {}) {
-    AppOptions options;
-    options.grpc.bind_address = options.http.bind_address = options.admin.bind_address = "127.0.0.1";
-    options.grpc.port = options.http.port = options.admin.port = 0;
-    options.http.retry_ms = 1500;
-    options.drain_spread = absl::ZeroDuration();  // tests end fast; the drain has its own test
-    options.log_level = LogLevel::kWarn;
+    AppOptions options = TestAppOptions();
     if (tweak) tweak(options);
     auto app = BrokerApp::Start(options);
     ASSERT_TRUE(app.ok()) << app.status();
