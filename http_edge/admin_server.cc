@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/json_error.h"
+#include "http_edge/listen_socket_options.h"
 #include "http_edge/wait_until_running.h"
 
 namespace pushbroker {
@@ -34,6 +35,7 @@ AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_re
 AdminServer::~AdminServer() { Stop(); }
 
 absl::Status AdminServer::Start() {
+  server_.set_socket_options(ListenSocketOptions);
   if (options_.port == 0) {
     port_ = server_.bind_to_any_port(options_.bind_address);
   } else if (server_.bind_to_port(options_.bind_address, options_.port)) {

@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
+#include "http_edge/listen_socket_options.h"
 #include "http_edge/wait_until_running.h"
 #include "http_edge/poll_batch.h"
 #include "http_edge/poll_waiter.h"
@@ -310,6 +311,7 @@ absl::Status HttpEdge::Start() {
   server_.set_keep_alive_timeout(
       std::max<time_t>(1, absl::ToInt64Seconds(options_.keep_alive_timeout)));
   server_.set_tcp_nodelay(true);
+  server_.set_socket_options(ListenSocketOptions);
   if (options_.port == 0) {
     port_ = server_.bind_to_any_port(options_.bind_address);
   } else if (server_.bind_to_port(options_.bind_address, options_.port)) {

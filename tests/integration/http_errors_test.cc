@@ -99,6 +99,19 @@ TEST_F(HttpErrorsTest, GzipIsNeverAppliedToTheStream) {
   EXPECT_TRUE(stream->header("content-encoding").empty());
 }
 
+TEST_F(HttpErrorsTest, ASecondBrokerCannotShareThePorts) {
+  StartBroker();
+  AppOptions second = TestAppOptions();
+  second.http.port = app_->http_port();
+  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+  second = TestAppOptions();
+  second.admin.port = app_->admin_port();
+  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+  second = TestAppOptions();
+  second.grpc.port = app_->grpc_port();
+  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(HttpErrorsTest, AdminProbes) {
   StartBroker();
   httplib::Client admin("127.0.0.1", app_->admin_port());

@@ -97,8 +97,13 @@ TEST_F(MetricsTest, SlowConsumersAndStreamEndsAreCounted) {
   stream->CloseSocket();
   ASSERT_TRUE(WaitForStreams("alice", 0));
   const nlohmann::json metrics = Scrape();
+  // A peer that hangs up right as the loop adopts its socket shows up as a
+  // failed write instead; either way exactly one close is counted.
   EXPECT_EQ(Value(metrics, "pushbroker_stream_closes", "pushbroker_stream_closes_total",
-                  {{"reason", "peer_closed"}}), 1);
+                  {{"reason", "peer_closed"}}) +
+                Value(metrics, "pushbroker_stream_closes", "pushbroker_stream_closes_total",
+                      {{"reason", "write_failed"}}),
+            1);
   EXPECT_EQ(Value(metrics, "pushbroker_slow_consumer_disconnects",
                   "pushbroker_slow_consumer_disconnects_total"), 0);
 }
