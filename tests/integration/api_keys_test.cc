@@ -97,7 +97,7 @@ TEST_F(ApiKeysTest, PushctlSendsItsKey) {
 }
 
 TEST(ApiKeysOpenTest, AShortKeyInTheFileStopsTheStart) {
-  const std::string path = ::testing::TempDir() + "/short_keys";
+  const std::string path = ::testing::TempDir() + "/short_keys_" + std::to_string(::getpid());
   std::ofstream(path) << "short\n";
   AppOptions options;
   options.api_keys_file = path;

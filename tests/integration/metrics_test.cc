@@ -1,5 +1,7 @@
 // /metrics on the admin listener, read by a real Prometheus text parser
 // (prometheus_client's, from Debian) after real traffic.
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 
@@ -19,7 +21,8 @@ class MetricsTest : public BrokerFixture {
     EXPECT_TRUE(res);
     if (!res) return nullptr;
     EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-    const std::string input = ::testing::TempDir() + "/metrics.txt";
+    // One file per process: CTest runs test cases in parallel processes.
+    const std::string input = ::testing::TempDir() + "/metrics_" + std::to_string(::getpid()) + ".txt";
     FILE* file = std::fopen(input.c_str(), "w");
     std::fwrite(res->body.data(), 1, res->body.size(), file);
     std::fclose(file);
