@@ -100,7 +100,6 @@ class Broker {
   // Expires messages and idle mailboxes; call periodically.
   size_t Sweep();
 
-  size_t live_streams() const { return fanout_.TotalStreams(); }
   const BrokerStats& stats() const { return stats_; }
   const ValidationLimits& limits() const { return options_.limits; }
 

@@ -44,15 +44,6 @@ size_t LocalFanout::StreamCount(const std::string& client_id) {
   return it == shard.sinks.end() ? 0 : it->second.size();
 }
 
-size_t LocalFanout::TotalStreams() const {
-  size_t total = 0;
-  for (const Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
-    for (const auto& [client_id, sinks] : shard.sinks) total += sinks.size();
-  }
-  return total;
-}
-
 std::optional<absl::Time> LocalFanout::LastSeen(const std::string& client_id) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);

@@ -32,7 +32,6 @@ class LocalFanout final : public AppendListener {
   void Unregister(const std::string& client_id, const StreamSink* sink, absl::Time now);
 
   size_t StreamCount(const std::string& client_id);
-  size_t TotalStreams() const;
   // The last time a stream of this client closed, if one ever did.
   std::optional<absl::Time> LastSeen(const std::string& client_id);
   // A copy of the client's sinks, to act on them without holding a lock.

@@ -81,11 +81,6 @@ void SseLoop::Wake(std::shared_ptr<SseStream> stream) {
   Signal();
 }
 
-size_t SseLoop::adopted() const {
-  absl::MutexLock lock(&mu_);
-  return adopted_;
-}
-
 void SseLoop::TakeRequests() {
   std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions;
   std::vector<std::shared_ptr<SseStream>> ready;
@@ -97,7 +92,6 @@ void SseLoop::TakeRequests() {
     signalled_ = false;
     adoptions.swap(adoptions_);
     ready.swap(ready_);
-    adopted_ += adoptions.size();
   }
   for (auto& [stream, fd] : adoptions) {
     const int flags = ::fcntl(fd, F_GETFL, 0);
@@ -204,10 +198,6 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
   ::close(fd);
   fd_of_.erase(stream.get());
   connections_.erase(it);
-  {
-    absl::MutexLock lock(&mu_);
-    --adopted_;
-  }
   stats_->stream_ends[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   on_closed_(stream, why);
 }

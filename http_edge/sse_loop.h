@@ -54,8 +54,6 @@ class SseLoop {
   // The stream has something queued.
   void Wake(std::shared_ptr<SseStream> stream) ABSL_LOCKS_EXCLUDED(mu_);
 
-  size_t adopted() const ABSL_LOCKS_EXCLUDED(mu_);
-
  private:
   struct Connection {
     std::shared_ptr<SseStream> stream;
@@ -84,12 +82,11 @@ class SseLoop {
   int wake_fd_ = -1;
   std::thread thread_;
 
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<SseStream>> ready_ ABSL_GUARDED_BY(mu_);
   bool signalled_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  size_t adopted_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Loop thread only.
   std::unordered_map<int, Connection> connections_;
