@@ -8,6 +8,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/child_process.h"
 
 namespace pushbroker::testing {
 namespace {
@@ -26,14 +27,9 @@ class MetricsTest : public BrokerFixture {
     FILE* file = std::fopen(input.c_str(), "w");
     std::fwrite(res->body.data(), 1, res->body.size(), file);
     std::fclose(file);
-    const std::string command = absl::StrCat("/usr/bin/python3 ", PARSE_METRICS_PATH, " < ", input);
-    FILE* parser = ::popen(command.c_str(), "r");
-    std::string output;
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), parser)) > 0) output.append(buffer, n);
-    EXPECT_EQ(::pclose(parser), 0) << "the parser rejected:\n" << res->body;
-    return nlohmann::json::parse(output, nullptr, false);
+    const CommandResult parsed = RunCommand(absl::StrCat("/usr/bin/python3 ", PARSE_METRICS_PATH, " < ", input));
+    EXPECT_EQ(parsed.exit_status, 0) << "the parser rejected:\n" << res->body;
+    return nlohmann::json::parse(parsed.output, nullptr, false);
   }
 
   // The value of one sample, or -1 when it is missing.

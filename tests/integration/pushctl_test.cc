@@ -10,6 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/child_process.h"
 
 namespace pushbroker::testing {
 namespace {
@@ -18,15 +19,9 @@ class PushctlTest : public BrokerFixture {
  protected:
   std::string Target() const { return absl::StrCat("--target=127.0.0.1:", app_->grpc_port()); }
 
-  // Runs a shell command line and returns its stdout and exit status.
   static std::pair<std::string, int> Run(const std::string& command) {
-    FILE* pipe = ::popen(command.c_str(), "r");
-    std::string out;
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-    const int status = ::pclose(pipe);
-    return {out, WEXITSTATUS(status)};
+    CommandResult result = RunCommand(command);
+    return {std::move(result.output), result.exit_status};
   }
 };
 

@@ -14,6 +14,13 @@
 
 namespace pushbroker::testing {
 
+// Runs a shell command line to its end; its stdout and exit status.
+struct CommandResult {
+  std::string output;
+  int exit_status = -1;
+};
+CommandResult RunCommand(const std::string& command);
+
 class ChildProcess {
  public:
   // Runs args[0] with `args`, adding `env` ("NAME=value") to the environment.
