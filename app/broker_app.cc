@@ -18,6 +18,13 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"bind_address", o.http.bind_address},
           {"mailbox_max_messages", o.retention.max_messages},
           {"mailbox_ttl_s", absl::ToDoubleSeconds(o.retention.ttl)},
+          {"mailbox_max_bytes", o.retention.max_bytes},
+          {"mailbox_memory_budget_bytes", o.retention.memory_budget_bytes},
+          {"max_mailboxes", o.store_limits.max_mailboxes},
+          {"max_topics_per_client", o.store_limits.max_topics_per_client},
+          {"max_streams_per_client", o.broker.max_streams_per_client},
+          {"publish_rate_per_key", o.grpc.publish_rate.per_second},
+          {"publish_burst_per_key", o.grpc.publish_rate.burst},
           {"max_message_bytes", o.broker.limits.max_message_bytes},
           {"max_client_id_bytes", o.broker.limits.max_client_id_bytes},
           {"max_event_bytes", o.broker.limits.max_event_bytes},
@@ -29,6 +36,10 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"max_connections", o.http.max_connections},
           {"max_stream_queue_bytes", o.http.max_stream_queue_bytes},
           {"max_http_threads", o.http.max_http_threads},
+          {"max_request_head_bytes", o.http.max_request_head_bytes},
+          {"max_request_line_bytes", o.http.max_request_line_bytes},
+          {"http_head_timeout_s", absl::ToDoubleSeconds(o.http.head_timeout)},
+          {"max_pending_connections", o.http.max_pending_connections},
           {"poll_max_timeout_s", absl::ToDoubleSeconds(o.http.poll_max_timeout)},
           {"drain_spread_s", absl::ToDoubleSeconds(o.drain_spread)},
           {"client_tokens", !o.client_auth.secret_file.empty()},  // never a secret itself
@@ -47,7 +58,7 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
       logger_(NewStderrJsonLogger(options_.log_level)),
       auth_(std::move(auth)),
       api_keys_(std::move(api_keys)) {
-  store_ = std::make_unique<MemoryMailboxStore>(options_.retention);
+  store_ = std::make_unique<MemoryMailboxStore>(options_.retention, options_.store_limits);
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());

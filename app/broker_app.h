@@ -27,6 +27,7 @@ namespace pushbroker {
 
 struct AppOptions {
   RetentionPolicy retention;
+  StoreLimits store_limits;
   BrokerOptions broker;
   GrpcServerOptions grpc;
   HttpEdgeOptions http;

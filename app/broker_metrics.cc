@@ -33,6 +33,18 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                     [&store] { return static_cast<double>(store.Stats().mailboxes); });
   registry.AddValue("pushbroker_mailbox_messages", "Messages retained across all mailboxes.",
                     MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().messages); });
+  registry.AddValue("pushbroker_mailbox_bytes",
+                    "Bytes retained across all mailboxes, as --mailbox_memory_budget_bytes counts them.",
+                    MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().bytes); });
+  const RequestGateStats& gate = http.gate_stats();
+  registry.Add("pushbroker_http_requests_refused_total",
+               "HTTP connections answered before routing: head timeout (408), head too large "
+               "(414/431), or closed past --max_pending_connections.",
+               MetricType::kCounter, [&gate](Samples& samples) {
+                 samples.push_back(MetricSample{"", {{"reason", "head_timeout"}}, Load(gate.head_timeouts)});
+                 samples.push_back(MetricSample{"", {{"reason", "head_too_large"}}, Load(gate.head_too_large)});
+                 samples.push_back(MetricSample{"", {{"reason", "pending_evicted"}}, Load(gate.evicted)});
+               });
   registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
                MetricType::kCounter, ByTarget(core.publishes));
   registry.Add("pushbroker_messages_published_total",
@@ -55,11 +67,16 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                  }
                });
   registry.Add("pushbroker_messages_dropped_total",
-               "Messages dropped from mailboxes: capacity (oldest past --mailbox_max_messages) or expired.",
+               "Messages dropped from mailboxes: capacity (past --mailbox_max_messages), size (past "
+               "--mailbox_max_bytes), budget (past --mailbox_memory_budget_bytes), or expired.",
                MetricType::kCounter, [&store](Samples& samples) {
                  const StoreStats stats = store.Stats();
                  samples.push_back(MetricSample{"", {{"reason", "capacity"}},
                                                 static_cast<double>(stats.evicted_capacity)});
+                 samples.push_back(MetricSample{"", {{"reason", "size"}},
+                                                static_cast<double>(stats.evicted_size)});
+                 samples.push_back(MetricSample{"", {{"reason", "budget"}},
+                                                static_cast<double>(stats.evicted_budget)});
                  samples.push_back(
                      MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
                });

@@ -23,6 +23,22 @@ ABSL_FLAG(uint32_t, mailbox_max_messages, 1000,
 ABSL_FLAG(absl::Duration, mailbox_ttl, absl::Hours(24),
           "How long a message is kept, and how long an idle mailbox lives.");
 ABSL_FLAG(uint32_t, max_message_bytes, 64 * 1024, "Largest `data` a publish may carry.");
+ABSL_FLAG(uint64_t, mailbox_max_bytes, 1 << 20,
+          "Bytes one mailbox retains (data + event + 96 per message); the oldest go first.");
+ABSL_FLAG(uint64_t, mailbox_memory_budget_bytes, uint64_t{1} << 30,
+          "Bytes all mailboxes retain together; past it the oldest messages of the largest "
+          "mailboxes go first (a replay past them gets a reset).");
+ABSL_FLAG(uint32_t, max_mailboxes, 1000000,
+          "Most mailboxes (clients); a publish or stream that would create one more gets "
+          "RESOURCE_EXHAUSTED / 429.");
+ABSL_FLAG(uint32_t, max_topics_per_client, 100, "Most topics one client may be subscribed to.");
+ABSL_FLAG(uint32_t, max_streams_per_client, 16,
+          "Most SSE streams and waiting polls one client may hold open at once.");
+ABSL_FLAG(double, publish_rate_per_key, 0,
+          "Publishes per second each API key may make (all callers together without "
+          "--api_keys_file); 0 is unlimited.");
+ABSL_FLAG(uint32_t, publish_burst_per_key, 1000,
+          "Publishes an API key may make at once after a quiet spell, with --publish_rate_per_key.");
 ABSL_FLAG(uint32_t, max_client_id_bytes, 128, "Longest client id or topic name.");
 ABSL_FLAG(uint32_t, max_event_bytes, 128, "Longest SSE event type a publish may name.");
 ABSL_FLAG(uint32_t, max_idempotency_key_bytes, 256, "Longest idempotency key.");
@@ -52,6 +68,15 @@ ABSL_FLAG(absl::Duration, poll_default_timeout, absl::Seconds(25),
 ABSL_FLAG(absl::Duration, poll_max_timeout, absl::Seconds(60),
           "The longest timeout_ms a /v1/poll request may name.");
 ABSL_FLAG(bool, demo_page, true, "Serve the demo page at GET / on the HTTP edge.");
+ABSL_FLAG(uint32_t, max_request_head_bytes, 32 * 1024,
+          "Largest HTTP request head (request line and headers); larger gets 431.");
+ABSL_FLAG(uint32_t, max_request_line_bytes, 8192,
+          "Longest HTTP request line (method, URL, version), at most 8192; longer gets 414.");
+ABSL_FLAG(absl::Duration, http_head_timeout, absl::Seconds(10),
+          "Time a connection has to send a complete request head (slowloris defence); then 408.");
+ABSL_FLAG(uint32_t, max_pending_connections, 4096,
+          "Most HTTP connections waiting for a complete request head; past it the longest "
+          "waiting is closed.");
 ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
@@ -145,12 +170,38 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_connections", absl::GetFlag(FLAGS_max_connections)),
         CheckPositive("max_stream_queue_bytes", absl::GetFlag(FLAGS_max_stream_queue_bytes)),
         CheckPositive("max_http_threads", absl::GetFlag(FLAGS_max_http_threads)),
-        CheckPositive("sweep_interval", absl::GetFlag(FLAGS_sweep_interval))}) {
+        CheckPositive("sweep_interval", absl::GetFlag(FLAGS_sweep_interval)),
+        CheckPositive("max_mailboxes", absl::GetFlag(FLAGS_max_mailboxes)),
+        CheckPositive("max_topics_per_client", absl::GetFlag(FLAGS_max_topics_per_client)),
+        CheckPositive("max_streams_per_client", absl::GetFlag(FLAGS_max_streams_per_client)),
+        CheckPositive("max_request_head_bytes", absl::GetFlag(FLAGS_max_request_head_bytes)),
+        CheckPositive("max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)),
+        CheckPositive("http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)),
+        CheckPositive("max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections))}) {
     if (!status.ok()) return status;
   }
 
   options.retention.max_messages = absl::GetFlag(FLAGS_mailbox_max_messages);
   options.retention.ttl = absl::GetFlag(FLAGS_mailbox_ttl);
+  options.retention.max_bytes = absl::GetFlag(FLAGS_mailbox_max_bytes);
+  options.retention.memory_budget_bytes = absl::GetFlag(FLAGS_mailbox_memory_budget_bytes);
+  // The largest message must fit in a mailbox and in the budget.
+  const uint64_t largest_message = uint64_t{absl::GetFlag(FLAGS_max_message_bytes)} +
+                                   absl::GetFlag(FLAGS_max_event_bytes) + 96;
+  if (options.retention.max_bytes < largest_message ||
+      options.retention.memory_budget_bytes < options.retention.max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need --max_message_bytes + --max_event_bytes + 96 (", largest_message,
+        ") <= --mailbox_max_bytes <= --mailbox_memory_budget_bytes"));
+  }
+  options.store_limits.max_mailboxes = absl::GetFlag(FLAGS_max_mailboxes);
+  options.store_limits.max_topics_per_client = absl::GetFlag(FLAGS_max_topics_per_client);
+  options.broker.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
+  options.grpc.publish_rate.per_second = absl::GetFlag(FLAGS_publish_rate_per_key);
+  options.grpc.publish_rate.burst = std::max<double>(1, absl::GetFlag(FLAGS_publish_burst_per_key));
+  if (!(options.grpc.publish_rate.per_second >= 0)) {
+    return absl::InvalidArgumentError("--publish_rate_per_key must be 0 (unlimited) or positive");
+  }
 
   options.broker.limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.broker.limits.max_client_id_bytes = absl::GetFlag(FLAGS_max_client_id_bytes);
@@ -191,6 +242,16 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
   options.http.write_timeout = absl::GetFlag(FLAGS_http_write_timeout);
   options.http.keep_alive_timeout = absl::GetFlag(FLAGS_http_keep_alive_timeout);
+  options.http.max_request_head_bytes = absl::GetFlag(FLAGS_max_request_head_bytes);
+  options.http.max_request_line_bytes = absl::GetFlag(FLAGS_max_request_line_bytes);
+  options.http.head_timeout = absl::GetFlag(FLAGS_http_head_timeout);
+  options.http.max_pending_connections = absl::GetFlag(FLAGS_max_pending_connections);
+  if (options.http.max_request_line_bytes > 8192 ||
+      options.http.max_request_line_bytes > options.http.max_request_head_bytes) {
+    return absl::InvalidArgumentError(
+        "--max_request_line_bytes must be at most 8192 (cpp-httplib's own limit) and at most "
+        "--max_request_head_bytes");
+  }
 
   options.admin.bind_address = bind;
   options.admin.port = admin_port;

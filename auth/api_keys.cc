@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "broker/status_macros.h"
 
@@ -25,8 +26,8 @@ absl::StatusOr<std::unique_ptr<ApiKeys>> ApiKeys::Open(const std::string& path) 
   return std::unique_ptr<ApiKeys>(new ApiKeys(std::move(file)));
 }
 
-absl::Status ApiKeys::Check(absl::string_view authorization) const {
-  if (!required()) return absl::OkStatus();
+absl::StatusOr<std::string> ApiKeys::Identify(absl::string_view authorization) const {
+  if (!required()) return std::string();
   if (!absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
     return absl::UnauthenticatedError("this broker needs an API key: send metadata 'authorization: Bearer <key>'");
   }
@@ -38,7 +39,7 @@ absl::Status ApiKeys::Check(absl::string_view authorization) const {
     match |= CRYPTO_memcmp(Sha256(key).data(), presented.data(), presented.size()) == 0;
   }
   if (!match) return absl::UnauthenticatedError("the API key is not valid");
-  return absl::OkStatus();
+  return absl::BytesToHexString(absl::string_view(presented).substr(0, 6));
 }
 
 }  // namespace pushbroker

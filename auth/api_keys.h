@@ -22,9 +22,10 @@ class ApiKeys {
   bool required() const { return file_ != nullptr; }
   SecretsFile* secrets_file() { return file_.get(); }
 
-  // OK when keys are not required or `authorization` is "Bearer <a listed
-  // key>"; UNAUTHENTICATED otherwise.
-  absl::Status Check(absl::string_view authorization) const;
+  // Who is calling: "" when keys are not required, else a short id of the
+  // key (hex of its digest's first bytes, safe to log) when `authorization`
+  // is "Bearer <a listed key>"; UNAUTHENTICATED otherwise.
+  absl::StatusOr<std::string> Identify(absl::string_view authorization) const;
 
  private:
   explicit ApiKeys(std::unique_ptr<SecretsFile> file) : file_(std::move(file)) {}

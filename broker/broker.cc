@@ -174,7 +174,11 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   const absl::Time now = clock_->Now();
   // Live first, then replay: a message appended in between reaches the sink
   // both ways, and the sink drops the copy by offset.
-  fanout_.Register(client_id, sink);
+  if (!fanout_.Register(client_id, sink, options_.max_streams_per_client)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("client ", client_id, " already has --max_streams_per_client=",
+                     options_.max_streams_per_client, " streams and polls open; close one first"));
+  }
   ReadRequest read;
   read.create = true;
   read.mark_delivered = true;

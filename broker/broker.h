@@ -31,6 +31,7 @@ struct BrokerOptions {
   size_t idempotency_max_keys = 100000;
   size_t history_default_limit = 100;
   size_t history_max_limit = 10000;
+  size_t max_streams_per_client = 16;  // SSE streams and waiting polls
 };
 
 // Where a new stream starts: an optional reset notice, then `replay` in
@@ -89,6 +90,7 @@ class Broker {
   // Registers `sink` for live messages, then reads what it should replay:
   // with `last_event_id`, exactly after it (or a reset); without, whatever no
   // stream of this client has been handed yet. Creates the mailbox if needed.
+  // RESOURCE_EXHAUSTED when the client has max_streams_per_client already.
   absl::StatusOr<OpenedStream> OpenStream(const std::string& client_id,
                                           const std::optional<std::string>& last_event_id,
                                           std::shared_ptr<StreamSink> sink);

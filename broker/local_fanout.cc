@@ -17,10 +17,14 @@ size_t LocalFanout::OnAppended(const std::string& client_id, const Message& mess
   return it->second.size();
 }
 
-void LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamSink> sink) {
+bool LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamSink> sink,
+                           size_t max_per_client) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);
-  shard.sinks[client_id].push_back(std::move(sink));
+  std::vector<std::shared_ptr<StreamSink>>& sinks = shard.sinks[client_id];
+  if (sinks.size() >= max_per_client) return false;
+  sinks.push_back(std::move(sink));
+  return true;
 }
 
 void LocalFanout::Unregister(const std::string& client_id, const StreamSink* sink,

@@ -27,7 +27,10 @@ class LocalFanout final : public AppendListener {
 
   size_t OnAppended(const std::string& client_id, const Message& message) override;
 
-  void Register(const std::string& client_id, std::shared_ptr<StreamSink> sink);
+  // False, registering nothing, when the client already has `max_per_client`
+  // sinks.
+  bool Register(const std::string& client_id, std::shared_ptr<StreamSink> sink,
+                size_t max_per_client = SIZE_MAX);
   // Removes the sink; records `now` as the client's last-seen time.
   void Unregister(const std::string& client_id, const StreamSink* sink, absl::Time now);
 

@@ -66,15 +66,38 @@ struct MailboxInfo {
   absl::Time last_activity;
 };
 
+// How much history is kept. A message's size is its data and event type
+// plus a fixed overhead (MessageBytes); a broadcast's payload counts in full
+// in every mailbox, so the budget errs on the safe side.
 struct RetentionPolicy {
   size_t max_messages = 1000;          // per mailbox; the oldest go first
   absl::Duration ttl = absl::Hours(24);  // per message, and for idle mailboxes
+  size_t max_bytes = 1 << 20;          // per mailbox; the oldest go first
+  // All mailboxes together; past it, the oldest messages of the largest
+  // mailboxes go first.
+  uint64_t memory_budget_bytes = uint64_t{1} << 30;
 };
+
+// Limits on what clients and publishers may create.
+struct StoreLimits {
+  size_t max_mailboxes = 1000000;
+  size_t max_topics_per_client = 100;
+};
+
+// A message's cost against the retention limits: its text, plus what a
+// retained entry and its share of bookkeeping take.
+inline size_t MessageBytes(const Payload& payload) {
+  constexpr size_t kEntryOverheadBytes = 96;
+  return payload.data.size() + payload.event.size() + kEntryOverheadBytes;
+}
 
 struct StoreStats {
   uint64_t mailboxes = 0;
   uint64_t messages = 0;            // retained, across all mailboxes
+  uint64_t bytes = 0;               // retained, as MessageBytes counts them
   uint64_t evicted_capacity = 0;    // dropped for --mailbox_max_messages, ever
+  uint64_t evicted_size = 0;        // dropped for --mailbox_max_bytes, ever
+  uint64_t evicted_budget = 0;      // dropped for --mailbox_memory_budget_bytes, ever
   uint64_t expired = 0;             // dropped for their TTL, ever
 };
 
@@ -89,12 +112,14 @@ class MailboxStore {
 
   // Appends `payload` to each client's mailbox (created when missing), in one
   // step per mailbox with the listener's notification. `expires_at` is capped
-  // by the retention TTL.
+  // by the retention TTL. RESOURCE_EXHAUSTED, with nothing appended, when the
+  // missing mailboxes would pass the mailbox limit.
   virtual absl::StatusOr<std::vector<AppendedMessage>> Append(
       absl::Span<const std::string> client_ids, std::shared_ptr<const Payload> payload,
       absl::Time now, absl::Time expires_at) = 0;
 
-  // Reads a mailbox. NOT_FOUND when it does not exist and `create` is false.
+  // Reads a mailbox. NOT_FOUND when it does not exist and `create` is false;
+  // RESOURCE_EXHAUSTED when creating it would pass the mailbox limit.
   virtual absl::StatusOr<ReadResult> Read(const std::string& client_id,
                                           const ReadRequest& request, absl::Time now) = 0;
 
@@ -108,7 +133,8 @@ class MailboxStore {
   // Every client holding a mailbox (for broadcast).
   virtual std::vector<std::string> ListClients() = 0;
 
-  // Topic membership. Subscribe creates the client's mailbox if missing.
+  // Topic membership. Subscribe creates the client's mailbox if missing;
+  // RESOURCE_EXHAUSTED past the topics-per-client or mailbox limit.
   virtual absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
                                   absl::Time now) = 0;
   virtual absl::Status RemoveFromTopic(const std::string& client_id,

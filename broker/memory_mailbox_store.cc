@@ -7,7 +7,8 @@
 
 namespace pushbroker {
 
-MemoryMailboxStore::MemoryMailboxStore(RetentionPolicy retention) : retention_(retention) {}
+MemoryMailboxStore::MemoryMailboxStore(RetentionPolicy retention, StoreLimits limits)
+    : retention_(retention), limits_(limits) {}
 
 void MemoryMailboxStore::SetAppendListener(AppendListener* listener) { listener_ = listener; }
 
@@ -21,22 +22,46 @@ uint64_t MemoryMailboxStore::NewEpoch() {
   return absl::Uniform<uint64_t>(epoch_gen_, 1, uint64_t{1} << 48);
 }
 
-MemoryMailboxStore::Mailbox& MemoryMailboxStore::GetOrCreate(Shard& shard,
+MemoryMailboxStore::Mailbox* MemoryMailboxStore::GetOrCreate(Shard& shard,
                                                             const std::string& client_id,
-                                                            absl::Time now) {
-  auto [it, inserted] = shard.mailboxes.try_emplace(client_id);
-  if (inserted) {
-    it->second.epoch = NewEpoch();
-    it->second.last_activity = now;
+                                                            absl::Time now, bool enforce_limit) {
+  auto it = shard.mailboxes.find(client_id);
+  if (it != shard.mailboxes.end()) return &it->second;
+  if (enforce_limit && mailbox_count_.load(std::memory_order_relaxed) >= limits_.max_mailboxes) {
+    return nullptr;
   }
-  return it->second;
+  Mailbox& mailbox = shard.mailboxes[client_id];
+  mailbox.epoch = NewEpoch();
+  mailbox.last_activity = now;
+  mailbox_count_.fetch_add(1, std::memory_order_relaxed);
+  return &mailbox;
+}
+
+absl::Status MemoryMailboxStore::MailboxLimitError() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the broker holds --max_mailboxes=", limits_.max_mailboxes,
+                   " mailboxes; delete clients or raise the limit"));
+}
+
+void MemoryMailboxStore::PopFront(Mailbox& mailbox, std::atomic<uint64_t>& reason) {
+  const size_t bytes = MessageBytes(*mailbox.messages.front().payload);
+  mailbox.messages.pop_front();
+  mailbox.bytes -= bytes;
+  total_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  reason.fetch_add(1, std::memory_order_relaxed);
 }
 
 void MemoryMailboxStore::DropExpiredFront(Mailbox& mailbox, absl::Time now) {
   while (!mailbox.messages.empty() && mailbox.messages.front().expires_at <= now) {
-    mailbox.messages.pop_front();
-    expired_.fetch_add(1, std::memory_order_relaxed);
+    PopFront(mailbox, expired_);
   }
+}
+
+void MemoryMailboxStore::EraseMailbox(Shard& shard,
+                                      std::unordered_map<std::string, Mailbox>::iterator it) {
+  total_bytes_.fetch_sub(it->second.bytes, std::memory_order_relaxed);
+  mailbox_count_.fetch_sub(1, std::memory_order_relaxed);
+  shard.mailboxes.erase(it);
 }
 
 MailboxPosition MemoryMailboxStore::PositionOf(const Mailbox& mailbox) {
@@ -52,23 +77,41 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     absl::Span<const std::string> client_ids, std::shared_ptr<const Payload> payload,
     absl::Time now, absl::Time expires_at) {
   expires_at = std::min(expires_at, now + retention_.ttl);
+  // The mailbox limit is checked for the whole publish first, so a publish
+  // is refused whole rather than reaching some of its clients.
+  size_t missing = 0;
+  for (const std::string& client_id : client_ids) {
+    Shard& shard = ShardFor(client_id);
+    absl::MutexLock lock(&shard.mu);
+    missing += shard.mailboxes.count(client_id) == 0 ? 1 : 0;
+  }
+  if (missing > 0 &&
+      mailbox_count_.load(std::memory_order_relaxed) + missing > limits_.max_mailboxes) {
+    return MailboxLimitError();
+  }
+  const size_t bytes = MessageBytes(*payload);
   std::vector<AppendedMessage> appended;
   appended.reserve(client_ids.size());
   for (const std::string& client_id : client_ids) {
     Shard& shard = ShardFor(client_id);
     absl::MutexLock lock(&shard.mu);
-    Mailbox& mailbox = GetOrCreate(shard, client_id, now);
+    Mailbox& mailbox = *GetOrCreate(shard, client_id, now, /*enforce_limit=*/false);
     DropExpiredFront(mailbox, now);
     Message message{MessageId{mailbox.epoch, mailbox.next_offset++}, payload, now, expires_at};
     mailbox.messages.push_back(message);
-    while (mailbox.messages.size() > retention_.max_messages) {
-      mailbox.messages.pop_front();
-      evicted_capacity_.fetch_add(1, std::memory_order_relaxed);
+    mailbox.bytes += bytes;
+    total_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    while (mailbox.messages.size() > retention_.max_messages) PopFront(mailbox, evicted_capacity_);
+    while (mailbox.bytes > retention_.max_bytes && mailbox.messages.size() > 1) {
+      PopFront(mailbox, evicted_size_);
     }
     mailbox.last_activity = now;
     size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message) : 0;
     if (streams > 0) mailbox.delivered_through = message.id.offset;
     appended.push_back(AppendedMessage{client_id, message.id, streams});
+  }
+  if (total_bytes_.load(std::memory_order_relaxed) > retention_.memory_budget_bytes) {
+    EnforceBudget();
   }
   return appended;
 }
@@ -78,12 +121,12 @@ absl::StatusOr<ReadResult> MemoryMailboxStore::Read(const std::string& client_id
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.mailboxes.find(client_id);
-  if (it == shard.mailboxes.end()) {
-    if (!request.create) return absl::NotFoundError(absl::StrCat("no client ", client_id));
-    GetOrCreate(shard, client_id, now);
-    it = shard.mailboxes.find(client_id);
+  if (it == shard.mailboxes.end() && !request.create) {
+    return absl::NotFoundError(absl::StrCat("no client ", client_id));
   }
-  Mailbox& mailbox = it->second;
+  Mailbox* found = GetOrCreate(shard, client_id, now);
+  if (found == nullptr) return MailboxLimitError();
+  Mailbox& mailbox = *found;
   DropExpiredFront(mailbox, now);
 
   ReadResult result;
@@ -131,7 +174,9 @@ absl::Status MemoryMailboxStore::Touch(const std::string& client_id, absl::Time 
   if (!create && shard.mailboxes.count(client_id) == 0) {
     return absl::NotFoundError(absl::StrCat("no client ", client_id));
   }
-  GetOrCreate(shard, client_id, now).last_activity = now;
+  Mailbox* mailbox = GetOrCreate(shard, client_id, now);
+  if (mailbox == nullptr) return MailboxLimitError();
+  mailbox->last_activity = now;
   return absl::OkStatus();
 }
 
@@ -173,8 +218,23 @@ std::vector<std::string> MemoryMailboxStore::ListClients() {
 
 absl::Status MemoryMailboxStore::AddToTopic(const std::string& client_id,
                                             const std::string& topic, absl::Time now) {
+  auto check_room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(topics_mu_) -> absl::Status {
+    auto topics = client_topics_.find(client_id);
+    if (topics == client_topics_.end() || topics->second.count(topic) > 0 ||
+        topics->second.size() < limits_.max_topics_per_client) {
+      return absl::OkStatus();
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat("client ", client_id, " is in --max_topics_per_client=",
+                     limits_.max_topics_per_client, " topics; unsubscribe it from one first"));
+  };
+  {
+    absl::MutexLock lock(&topics_mu_);
+    RETURN_IF_ERROR(check_room());
+  }
   RETURN_IF_ERROR(Touch(client_id, now, /*create=*/true));
   absl::MutexLock lock(&topics_mu_);
+  RETURN_IF_ERROR(check_room());  // a concurrent subscribe may have taken the room
   topic_members_[topic].insert(client_id);
   client_topics_[client_id].insert(topic);
   return absl::OkStatus();
@@ -220,9 +280,11 @@ absl::Status MemoryMailboxStore::Delete(const std::string& client_id) {
   {
     Shard& shard = ShardFor(client_id);
     absl::MutexLock lock(&shard.mu);
-    if (shard.mailboxes.erase(client_id) == 0) {
+    auto it = shard.mailboxes.find(client_id);
+    if (it == shard.mailboxes.end()) {
       return absl::NotFoundError(absl::StrCat("no client ", client_id));
     }
+    EraseMailbox(shard, it);
   }
   ForgetTopics(client_id);
   return absl::OkStatus();
@@ -239,7 +301,7 @@ size_t MemoryMailboxStore::ExpireIdle(absl::Time now,
       const bool idle = mailbox.last_activity + retention_.ttl <= now;
       if (idle && !is_online(it->first)) {
         removed.push_back(it->first);
-        it = shard.mailboxes.erase(it);
+        EraseMailbox(shard, it++);
       } else {
         ++it;
       }
@@ -249,6 +311,48 @@ size_t MemoryMailboxStore::ExpireIdle(absl::Time now,
   return removed.size();
 }
 
+void MemoryMailboxStore::EnforceBudget() {
+  // Another appender is already evicting: its target covers this append too.
+  if (!budget_mu_.TryLock()) return;
+  // Evict a little past the budget, so the walk below is not repeated on
+  // every append once the budget is reached.
+  const uint64_t budget = retention_.memory_budget_bytes;
+  const uint64_t target = budget - budget / 64;
+  std::vector<std::pair<size_t, std::string>> sizes;  // a max-heap on bytes
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [client_id, mailbox] : shard.mailboxes) {
+      if (mailbox.bytes > 0) sizes.emplace_back(mailbox.bytes, client_id);
+    }
+  }
+  std::make_heap(sizes.begin(), sizes.end());
+  while (!sizes.empty() && total_bytes_.load(std::memory_order_relaxed) > target) {
+    std::pop_heap(sizes.begin(), sizes.end());
+    const std::string client_id = std::move(sizes.back().second);
+    sizes.pop_back();
+    // Shrink the largest down to the next largest, then look again.
+    const size_t next_largest = sizes.empty() ? 0 : sizes.front().first;
+    size_t left = 0;
+    {
+      Shard& shard = ShardFor(client_id);
+      absl::MutexLock lock(&shard.mu);
+      auto it = shard.mailboxes.find(client_id);
+      if (it == shard.mailboxes.end()) continue;
+      Mailbox& mailbox = it->second;
+      while (!mailbox.messages.empty() && mailbox.bytes >= next_largest &&
+             total_bytes_.load(std::memory_order_relaxed) > target) {
+        PopFront(mailbox, evicted_budget_);
+      }
+      left = mailbox.bytes;
+    }
+    if (left > 0) {
+      sizes.emplace_back(left, client_id);
+      std::push_heap(sizes.begin(), sizes.end());
+    }
+  }
+  budget_mu_.Unlock();
+}
+
 StoreStats MemoryMailboxStore::Stats() {
   StoreStats stats;
   for (Shard& shard : shards_) {
@@ -256,7 +360,10 @@ StoreStats MemoryMailboxStore::Stats() {
     stats.mailboxes += shard.mailboxes.size();
     for (const auto& [client_id, mailbox] : shard.mailboxes) stats.messages += mailbox.messages.size();
   }
+  stats.bytes = total_bytes_.load(std::memory_order_relaxed);
   stats.evicted_capacity = evicted_capacity_.load(std::memory_order_relaxed);
+  stats.evicted_size = evicted_size_.load(std::memory_order_relaxed);
+  stats.evicted_budget = evicted_budget_.load(std::memory_order_relaxed);
   stats.expired = expired_.load(std::memory_order_relaxed);
   return stats;
 }

@@ -23,10 +23,11 @@ namespace pushbroker {
 
 // Safe for concurrent access from multiple threads. Mailboxes are spread over
 // shards with a lock each; topic membership has a lock of its own, never held
-// together with a shard lock.
+// together with a shard lock. The memory budget is enforced by whichever
+// appender finds it exceeded, one at a time, taking shard locks one by one.
 class MemoryMailboxStore final : public MailboxStore {
  public:
-  explicit MemoryMailboxStore(RetentionPolicy retention);
+  explicit MemoryMailboxStore(RetentionPolicy retention, StoreLimits limits = {});
 
   void SetAppendListener(AppendListener* listener) override;
   absl::StatusOr<std::vector<AppendedMessage>> Append(absl::Span<const std::string> client_ids,
@@ -55,6 +56,7 @@ class MemoryMailboxStore final : public MailboxStore {
     uint64_t next_offset = 1;
     uint64_t delivered_through = 0;  // offsets up to here were handed to a stream
     std::deque<Message> messages;
+    size_t bytes = 0;  // MessageBytes of `messages`
     absl::Time last_activity;
   };
   struct Shard {
@@ -65,21 +67,37 @@ class MemoryMailboxStore final : public MailboxStore {
 
   Shard& ShardFor(const std::string& client_id);
   uint64_t NewEpoch() ABSL_LOCKS_EXCLUDED(epoch_mu_);
-  Mailbox& GetOrCreate(Shard& shard, const std::string& client_id, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Null when the mailbox is missing and `enforce_limit` finds no room.
+  Mailbox* GetOrCreate(Shard& shard, const std::string& client_id, absl::Time now,
+                       bool enforce_limit = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  absl::Status MailboxLimitError() const;
+  // Removes the oldest message; counts it under `reason`.
+  void PopFront(Mailbox& mailbox, std::atomic<uint64_t>& reason);
   void DropExpiredFront(Mailbox& mailbox, absl::Time now);
+  // Erases a mailbox from its shard, keeping the totals right.
+  void EraseMailbox(Shard& shard, std::unordered_map<std::string, Mailbox>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Evicts the oldest messages of the largest mailboxes until the total is
+  // a little under the budget. Takes shard locks one at a time.
+  void EnforceBudget() ABSL_LOCKS_EXCLUDED(budget_mu_);
   static MailboxPosition PositionOf(const Mailbox& mailbox);
   void ForgetTopics(const std::string& client_id) ABSL_LOCKS_EXCLUDED(topics_mu_);
 
   const RetentionPolicy retention_;
+  const StoreLimits limits_;
   AppendListener* listener_ = nullptr;  // set once before use
 
   absl::Mutex epoch_mu_;
   absl::BitGen epoch_gen_ ABSL_GUARDED_BY(epoch_mu_);
 
   std::array<Shard, kShards> shards_;
+  std::atomic<uint64_t> mailbox_count_{0};
+  std::atomic<uint64_t> total_bytes_{0};
   std::atomic<uint64_t> evicted_capacity_{0};
+  std::atomic<uint64_t> evicted_size_{0};
+  std::atomic<uint64_t> evicted_budget_{0};
   std::atomic<uint64_t> expired_{0};
+  absl::Mutex budget_mu_;  // one evictor at a time
 
   absl::Mutex topics_mu_;
   std::map<std::string, std::set<std::string>> topic_members_ ABSL_GUARDED_BY(topics_mu_);

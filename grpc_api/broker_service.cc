@@ -63,10 +63,12 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
  public:
   PublishStreamReactor(BrokerService* service, const grpc::CallbackServerContext* context)
       : service_(service) {
-    if (absl::Status denied = service_->Authorize(context); !denied.ok()) {
-      End(ToGrpcStatus(denied));
+    absl::StatusOr<std::string> publisher = service_->Authorize(context);
+    if (!publisher.ok()) {
+      End(ToGrpcStatus(publisher.status()));
       return;
     }
+    publisher_ = *std::move(publisher);
     StartRead(&request_);
   }
 
@@ -76,7 +78,7 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
       return;
     }
     response_.Clear();
-    absl::Status status = service_->PublishBytes(request_, &response_);
+    absl::Status status = service_->PublishBytes(publisher_, request_, &response_);
     if (!status.ok()) {
       End(ToGrpcStatus(absl::Status(
           status.code(), absl::StrCat("request #", index_, " of the stream: ", status.message()))));
@@ -103,6 +105,7 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
   }
 
   BrokerService* const service_;
+  std::string publisher_;  // the API key's id
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   uint64_t index_ = 0;
@@ -117,16 +120,23 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
-                             const ClientAuthenticator* auth, const ApiKeys* api_keys)
-    : broker_(broker), default_retry_ms_(default_retry_ms), logger_(logger), auth_(auth), api_keys_(api_keys) {}
+                             const ClientAuthenticator* auth, const ApiKeys* api_keys,
+                             RateLimit publish_rate)
+    : broker_(broker),
+      default_retry_ms_(default_retry_ms),
+      logger_(logger),
+      auth_(auth),
+      api_keys_(api_keys),
+      publish_rate_(publish_rate) {}
 
-absl::Status BrokerService::Authorize(const grpc::CallbackServerContext* context) const {
-  if (api_keys_ == nullptr || !api_keys_->required()) return absl::OkStatus();
+absl::StatusOr<std::string> BrokerService::Authorize(
+    const grpc::CallbackServerContext* context) const {
+  if (api_keys_ == nullptr || !api_keys_->required()) return std::string();
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
   const absl::string_view value =
       it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
-  return api_keys_->Check(value);
+  return api_keys_->Identify(value);
 }
 
 void BrokerService::RecordCall(absl::string_view method, const grpc::Status& status) {
@@ -152,8 +162,10 @@ grpc::ServerUnaryReactor* BrokerService::Respond(grpc::CallbackServerContext* co
   return reactor;
 }
 
-absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
+absl::Status BrokerService::PublishBytes(const std::string& publisher,
+                                         const grpc::ByteBuffer& request_bytes,
                                          grpc::ByteBuffer* response_bytes) {
+  RETURN_IF_ERROR(publish_rate_.Take(publisher, 1, absl::Now()));
   internal::PublishRequestWire request;
   grpc::ByteBuffer input(request_bytes);  // Deserialize consumes its buffer
   if (!grpc::SerializationTraits<internal::PublishRequestWire>::Deserialize(&input, &request).ok()) {
@@ -182,10 +194,9 @@ absl::Status BrokerService::PublishBytes(const grpc::ByteBuffer& request_bytes,
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
-    return Respond(context, "Publish", denied);
-  }
-  return Respond(context, "Publish", PublishBytes(*request, response));
+  absl::StatusOr<std::string> publisher = Authorize(context);
+  if (!publisher.ok()) return Respond(context, "Publish", publisher.status());
+  return Respond(context, "Publish", PublishBytes(*publisher, *request, response));
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
@@ -196,7 +207,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::Publ
 grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,
                                                    const v1::SubscribeRequest* request,
                                                    v1::SubscribeResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "Subscribe", denied);
   }
   return Respond(context, "Subscribe", broker_->Subscribe(request->client_id(), request->topic()));
@@ -205,7 +216,7 @@ grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext* context,
                                                      const v1::UnsubscribeRequest* request,
                                                      v1::UnsubscribeResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "Unsubscribe", denied);
   }
   return Respond(context, "Unsubscribe", broker_->Unsubscribe(request->client_id(), request->topic()));
@@ -214,7 +225,7 @@ grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
                                                    const v1::GetClientRequest* request,
                                                    v1::ClientInfo* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "GetClient", denied);
   }
   absl::StatusOr<ClientState> state = broker_->GetClient(request->client_id());
@@ -236,7 +247,7 @@ grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
                                                  const v1::HistoryRequest* request,
                                                  v1::HistoryResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "History", denied);
   }
   absl::StatusOr<HistoryPage> page =
@@ -263,7 +274,7 @@ grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext* context,
                                                     const v1::DisconnectRequest* request,
                                                     v1::DisconnectResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "Disconnect", denied);
   }
   const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
@@ -275,7 +286,7 @@ grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContext* context,
                                                       const v1::DeleteClientRequest* request,
                                                       v1::DeleteClientResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "DeleteClient", denied);
   }
   return Respond(context, "DeleteClient", broker_->DeleteClient(request->client_id()));
@@ -284,7 +295,7 @@ grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* BrokerService::IssueClientToken(grpc::CallbackServerContext* context,
                                                           const v1::IssueClientTokenRequest* request,
                                                           v1::IssueClientTokenResponse* response) {
-  if (absl::Status denied = Authorize(context); !denied.ok()) {
+  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
     return Respond(context, "IssueClientToken", denied);
   }
   absl::Status valid = ValidateClientId(request->client_id(), broker_->limits());

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "auth/api_keys.h"
+#include "broker/rate_limiter.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "grpcpp/grpcpp.h"
@@ -35,11 +36,15 @@ class BrokerService final : public BrokerServiceBase {
   // `default_retry_ms` is advised by Disconnect when the request names none.
   // `logger`, `auth` and `api_keys` must outlive the service; `auth` may be
   // null (no client tokens), `api_keys` null (no publisher credentials).
+  // `publish_rate` applies per API key (to all callers together when no
+  // keys are required).
   BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
-                const ClientAuthenticator* auth, const ApiKeys* api_keys);
+                const ClientAuthenticator* auth, const ApiKeys* api_keys,
+                RateLimit publish_rate = {});
 
-  // OK when the call carries an accepted API key (or none is required).
-  absl::Status Authorize(const grpc::CallbackServerContext* context) const;
+  // The calling publisher's key id ("" when no key is required), or
+  // UNAUTHENTICATED when the call carries no accepted API key.
+  absl::StatusOr<std::string> Authorize(const grpc::CallbackServerContext* context) const;
 
   const CallStats& call_stats() const { return call_stats_; }
   // Counts (and logs, when it failed) a finished call; for the reactors too.
@@ -73,8 +78,9 @@ class BrokerService final : public BrokerServiceBase {
                                              v1::IssueClientTokenResponse* response) override;
 
   // One publish from request bytes to response bytes, as Publish and
-  // PublishStream both do it.
-  absl::Status PublishBytes(const grpc::ByteBuffer& request, grpc::ByteBuffer* response);
+  // PublishStream both do it, counted against `publisher`'s rate.
+  absl::Status PublishBytes(const std::string& publisher, const grpc::ByteBuffer& request,
+                            grpc::ByteBuffer* response);
 
  private:
   // Finishes a unary call with `status` and counts it.
@@ -87,6 +93,7 @@ class BrokerService final : public BrokerServiceBase {
   Logger* const logger_;
   const ClientAuthenticator* const auth_;
   const ApiKeys* const api_keys_;
+  RateLimiter publish_rate_;
 };
 
 }  // namespace pushbroker

@@ -78,7 +78,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Gr
 
 GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
                        const ClientAuthenticator* auth, const ApiKeys* api_keys)
-    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger, auth, api_keys) {}
+    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger, auth, api_keys, options_.publish_rate) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 

@@ -25,6 +25,7 @@ struct GrpcServerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  RateLimit publish_rate;  // per API key; unlimited by default
 };
 
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.

@@ -24,10 +24,25 @@ absl::Duration Seconds(time_t sec, time_t usec) {
   return absl::Seconds(sec) + absl::Microseconds(usec);
 }
 
+// Runs each task on the calling thread: httplib's accept loop then hands
+// every new connection straight to the gate.
+class InlineTaskQueue final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
 }  // namespace
 
-HandoffServer::HandoffServer(SseLoop* loop, AbandonedCallback on_abandoned)
-    : loop_(loop), on_abandoned_(std::move(on_abandoned)) {
+HandoffServer::HandoffServer(HandoffServerOptions options, SseLoop* loop,
+                             AbandonedCallback on_abandoned)
+    : loop_(loop),
+      on_abandoned_(std::move(on_abandoned)),
+      workers_(options.max_threads),
+      gate_(options.gate, [this](int sock, uint32_t served) {
+        workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
+      }) {
+  new_task_queue = [] { return new InlineTaskQueue; };
   // The hand-off calls this protected member with exactly this signature.
   static_assert(std::is_same<decltype(&HandoffServer::process_request),
                              bool (httplib::Server::*)(
@@ -60,7 +75,19 @@ void HandoffServer::CommitHandoff(const httplib::Request& req) {
   if (connection != nullptr && connection->stream) connection->committed = true;
 }
 
+absl::Status HandoffServer::StartConnections() { return gate_.Start(); }
+
+void HandoffServer::StopConnections() {
+  gate_.Stop();
+  workers_.shutdown();
+}
+
 bool HandoffServer::process_and_close_socket(socket_t sock) {
+  gate_.Admit(sock, 0);
+  return true;
+}
+
+void HandoffServer::ServeConnection(int sock, uint32_t served) {
   SocketStream stream(sock, Seconds(read_timeout_sec_, read_timeout_usec_),
                       Seconds(write_timeout_sec_, write_timeout_usec_));
   Connection connection;
@@ -75,15 +102,21 @@ bool HandoffServer::process_and_close_socket(socket_t sock) {
     req.set_header(kConnectionHeader, serial);
   };
 
-  bool ok = false;
-  size_t remaining = keep_alive_max_count_;
-  const absl::Duration keep_alive = absl::Seconds(keep_alive_timeout_sec_);
-  while (svr_sock_ != INVALID_SOCKET && remaining > 0 && stream.WaitForRequest(keep_alive)) {
+  bool keep_alive = false;
+  while (true) {
+    const bool last = served + 1 >= keep_alive_max_count_;
     bool connection_closed = false;
-    ok = process_request(stream, /*close_connection=*/remaining == 1, connection_closed, setup);
+    const bool ok = process_request(stream, /*close_connection=*/last, connection_closed, setup);
+    ++served;
     if (connection.stream) break;  // a stream was prepared: hand off or abandon
-    if (!ok || connection_closed) break;
-    --remaining;
+    if (!ok || connection_closed || last || svr_sock_ == INVALID_SOCKET) break;
+    if (stream.buffered().empty()) {
+      keep_alive = true;  // the next request waits in the gate, not on this thread
+      break;
+    }
+    // Pipelined: serve the next request here only when its head is whole,
+    // since buffered bytes cannot go back to the gate.
+    if (stream.buffered().find("\r\n\r\n") == absl::string_view::npos) break;
   }
   {
     absl::MutexLock lock(&mu_);
@@ -92,12 +125,15 @@ bool HandoffServer::process_and_close_socket(socket_t sock) {
 
   if (connection.stream && connection.committed) {
     loop_->Adopt(std::move(connection.stream), sock);
-    return true;
+    return;
   }
   if (connection.stream) on_abandoned_(connection.stream);
+  if (keep_alive) {
+    gate_.Admit(sock, served);
+    return;
+  }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
-  return ok;
 }
 
 }  // namespace pushbroker

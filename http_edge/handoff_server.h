@@ -1,8 +1,9 @@
 // HandoffServer: a cpp-httplib Server whose connections can leave the
-// library. It runs the keep-alive request loop itself (over SocketStream);
-// when a handler marks its connection for hand-off (an SSE stream whose
-// headers are written), the socket goes to the SseLoop instead of being
-// closed, and the connection's thread is free again.
+// library. A new or kept-alive connection waits in a RequestGate until its
+// request head is complete; only then does a thread (ConnectionTaskQueue)
+// run the request over SocketStream. When a handler marks its connection
+// for hand-off (an SSE stream whose headers are written), the socket goes to
+// the SseLoop instead, and the thread is free again.
 //
 // This file alone relies on cpp-httplib internals: the private virtual
 // process_and_close_socket, the protected process_request and timeout
@@ -19,10 +20,17 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "httplib.h"
+#include "http_edge/connection_task_queue.h"
+#include "http_edge/request_gate.h"
 #include "http_edge/sse_loop.h"
 #include "http_edge/sse_stream.h"
 
 namespace pushbroker {
+
+struct HandoffServerOptions {
+  RequestGateOptions gate;
+  size_t max_threads = 512;  // threads running requests at once
+};
 
 // Safe for concurrent access from multiple threads, like httplib::Server.
 // `loop` must outlive the server.
@@ -32,7 +40,14 @@ class HandoffServer final : public httplib::Server {
   // response failed before its body), so the caller can unregister it.
   using AbandonedCallback = std::function<void(const std::shared_ptr<SseStream>&)>;
 
-  HandoffServer(SseLoop* loop, AbandonedCallback on_abandoned);
+  HandoffServer(HandoffServerOptions options, SseLoop* loop, AbandonedCallback on_abandoned);
+
+  // Before listening: starts the gate.
+  absl::Status StartConnections();
+  // After stop() and the listener's end: closes the connections still in
+  // the gate and waits for the requests running.
+  void StopConnections();
+  const RequestGateStats& gate_stats() const { return gate_.stats(); }
 
   // From inside a handler: after the handler returns, the connection's
   // socket goes to the loop for `stream`. The handler must respond with a
@@ -53,11 +68,18 @@ class HandoffServer final : public httplib::Server {
     bool committed = false;
   };
 
+  // httplib's per-connection entry point, called on the accept thread (the
+  // task queue runs it inline): the connection goes to the gate.
   bool process_and_close_socket(socket_t sock) override;
+  // On a worker: serves requests while complete heads are buffered, then
+  // hands the socket off, back to the gate, or closes it.
+  void ServeConnection(int sock, uint32_t served) ABSL_LOCKS_EXCLUDED(mu_);
   Connection* Find(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
 
   SseLoop* const loop_;
   const AbandonedCallback on_abandoned_;
+  ConnectionTaskQueue workers_;
+  RequestGate gate_;
 
   absl::Mutex mu_;
   uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 1;

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "http_edge/connection_task_queue.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -66,9 +65,16 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
               OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
             },
             &stats_),
-      server_(&loop_, [this](const std::shared_ptr<SseStream>& stream) {
-        OnStreamEnded(stream, "abandoned");
-      }) {
+      server_(HandoffServerOptions{RequestGateOptions{options_.max_request_head_bytes,
+                                                      options_.max_request_line_bytes,
+                                                      options_.head_timeout,
+                                                      options_.keep_alive_timeout,
+                                                      options_.max_pending_connections},
+                                   options_.max_http_threads},
+              &loop_,
+              [this](const std::shared_ptr<SseStream>& stream) {
+                OnStreamEnded(stream, "abandoned");
+              }) {
   RegisterRoutes();
 }
 
@@ -303,8 +309,10 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
 
 absl::Status HttpEdge::Start() {
   if (absl::Status started = loop_.Start(); !started.ok()) return started;
-  const size_t max_threads = options_.max_http_threads;
-  server_.new_task_queue = [max_threads] { return new ConnectionTaskQueue(max_threads); };
+  if (absl::Status started = server_.StartConnections(); !started.ok()) {
+    loop_.Stop();
+    return started;
+  }
   server_.set_read_timeout(absl::ToChronoMicroseconds(options_.read_timeout));
   server_.set_write_timeout(absl::ToChronoMicroseconds(options_.write_timeout));
   // httplib counts keep-alive in whole seconds.
@@ -318,6 +326,7 @@ absl::Status HttpEdge::Start() {
     port_ = options_.port;
   }
   if (port_ <= 0) {
+    server_.StopConnections();
     loop_.Stop();
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.bind_address,
                                                ":", options_.port));
@@ -334,6 +343,7 @@ void HttpEdge::Stop() {
   stopping_ = true;  // waiting polls answer now
   server_.stop();
   if (listener_.joinable()) listener_.join();
+  server_.StopConnections();
   loop_.Stop();
 }
 

@@ -31,7 +31,13 @@ struct HttpEdgeOptions {
   std::vector<std::string> cors_origins;  // empty: no cross-origin pages
   size_t max_connections = 10000;         // concurrent SSE streams
   size_t max_stream_queue_bytes = 1 << 20;  // unsent bytes before a stream is cut
-  size_t max_http_threads = 512;  // threads parsing requests at once
+  size_t max_http_threads = 512;  // threads running requests at once
+  // Request heads: size limits, and how long one may take to arrive. A
+  // connection costs no thread until its head is complete.
+  size_t max_request_head_bytes = 32 * 1024;
+  size_t max_request_line_bytes = 8192;
+  absl::Duration head_timeout = absl::Seconds(10);
+  size_t max_pending_connections = 4096;  // connections without a complete head
   int listen_backlog = 4096;
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
@@ -68,6 +74,7 @@ class HttpEdge {
   int port() const { return port_; }
   size_t open_streams() const { return open_streams_.load(); }
   const EdgeStats& stats() const { return stats_; }
+  const RequestGateStats& gate_stats() const { return server_.gate_stats(); }
 
  private:
   void RegisterRoutes();

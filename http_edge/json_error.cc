@@ -6,15 +6,18 @@
 
 namespace pushbroker {
 
-void SetJsonError(httplib::Response& res, int http_status, absl::string_view code,
-                  absl::string_view message) {
+std::string JsonErrorBody(int http_status, absl::string_view code, absl::string_view message) {
   nlohmann::json body = {{"error", std::string(code)},
                          {"message", std::string(message)},
                          {"status", http_status}};
-  res.status = http_status;
   // Replace invalid UTF-8 rather than throw: messages may quote client input.
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  "application/json");
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void SetJsonError(httplib::Response& res, int http_status, absl::string_view code,
+                  absl::string_view message) {
+  res.status = http_status;
+  res.set_content(JsonErrorBody(http_status, code, message), "application/json");
 }
 
 void SetJsonError(httplib::Response& res, const absl::Status& status) {

@@ -43,10 +43,6 @@ void AddressOf(const sockaddr_storage& addr, std::string& ip, int& port) {
 SocketStream::SocketStream(int fd, absl::Duration read_timeout, absl::Duration write_timeout)
     : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
 
-bool SocketStream::WaitForRequest(absl::Duration timeout) const {
-  return buffer_begin_ < buffer_end_ || PollFor(fd_, POLLIN, timeout);
-}
-
 bool SocketStream::is_readable() const {
   return buffer_begin_ < buffer_end_ || PollFor(fd_, POLLIN, read_timeout_);
 }

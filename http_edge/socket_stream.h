@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "httplib.h"
 
@@ -16,8 +17,10 @@ class SocketStream final : public httplib::Stream {
   // Does not own `fd`.
   SocketStream(int fd, absl::Duration read_timeout, absl::Duration write_timeout);
 
-  // Waits until a request's first byte is available, at most `timeout`.
-  bool WaitForRequest(absl::Duration timeout) const;
+  // Bytes read from the socket that httplib has not consumed yet.
+  absl::string_view buffered() const {
+    return absl::string_view(buffer_ + buffer_begin_, buffer_end_ - buffer_begin_);
+  }
 
   bool is_readable() const override;
   bool is_writable() const override;

@@ -56,7 +56,10 @@ TEST_F(SlowConsumerTest, ANonReadingStreamIsCutAndLosesNothing) {
 }
 
 TEST_F(SlowConsumerTest, ALargeReplayIsNotMistakenForASlowConsumer) {
-  StartBroker([](AppOptions& options) { options.http.max_stream_queue_bytes = 64 * 1024; });
+  StartBroker([](AppOptions& options) {
+    options.http.max_stream_queue_bytes = 64 * 1024;
+    options.retention.max_bytes = 8 << 20;  // the whole backlog stays
+  });
   const std::string chunk(16 * 1024, 'r');
   for (int i = 0; i < 200; ++i) PublishTo("alice", chunk);  // 3.2 MB waiting offline
   auto stream = OpenStream("alice");

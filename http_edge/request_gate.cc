@@ -1,0 +1,233 @@
+#include "http_edge/request_gate.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "http_edge/json_error.h"
+
+namespace pushbroker {
+namespace {
+
+constexpr absl::Duration kTick = absl::Milliseconds(250);
+
+// A complete response that closes the connection, written without blocking:
+// it is small, and a peer whose buffer is full loses it.
+void Answer(int fd, int status, absl::string_view reason, absl::string_view code,
+            absl::string_view message) {
+  const std::string body = JsonErrorBody(status, code, message);
+  const std::string response =
+      absl::StrCat("HTTP/1.1 ", status, " ", reason,
+                   "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ",
+                   body.size(), "\r\n\r\n", body);
+  ssize_t ignored = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)ignored;
+}
+
+// Reads what is buffered so close() sends FIN instead of RST, which could
+// destroy the answer before the peer reads it.
+void DiscardBuffered(int fd) {
+  char sink[4096];
+  for (int i = 0; i < 64; ++i) {
+    if (::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0) break;
+  }
+}
+
+}  // namespace
+
+RequestGate::RequestGate(RequestGateOptions options, ReadyCallback on_ready)
+    : options_(options), on_ready_(std::move(on_ready)) {}
+
+RequestGate::~RequestGate() {
+  Stop();
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+absl::Status RequestGate::Start() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) != 0) {
+    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    peek_buffer_.resize(options_.max_head_bytes + 1);
+  }
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void RequestGate::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+    thread_.join();
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [fd, pending] : pending_) {
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+  }
+  pending_.clear();
+}
+
+size_t RequestGate::pending() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+void RequestGate::Admit(int fd, uint32_t served) {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) {
+    ::close(fd);
+    return;
+  }
+  if (pending_.size() >= options_.max_pending) EvictOldestLocked();
+  Pending& pending = pending_[fd];
+  pending.served = served;
+  pending.sequence = next_sequence_++;
+  // A new connection's head timer starts at once; a kept-alive one may idle.
+  pending.started = served == 0;
+  pending.deadline = absl::Now() + (served == 0 ? options_.head_timeout : options_.idle_timeout);
+  epoll_event event{};
+  // Edge-triggered: a partial head wakes the gate again only when more arrives.
+  event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    pending_.erase(fd);
+    ::close(fd);
+  }
+}
+
+void RequestGate::EvictOldestLocked() {
+  auto oldest = pending_.end();
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (oldest == pending_.end() || it->second.sequence < oldest->second.sequence) oldest = it;
+  }
+  if (oldest == pending_.end()) return;
+  stats_.evicted.fetch_add(1, std::memory_order_relaxed);
+  Release(oldest->first, Verdict::kClosed);
+}
+
+RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending) {
+  const ssize_t n =
+      ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return Verdict::kClosed;
+  if (n < 0) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? Verdict::kWaiting
+                                                                      : Verdict::kClosed;
+  }
+  const absl::string_view seen(peek_buffer_.data(), static_cast<size_t>(n));
+  const size_t line_end = seen.find("\r\n");
+  const size_t line_length = line_end == absl::string_view::npos ? seen.size() : line_end + 2;
+  if (line_length > options_.max_request_line_bytes) return Verdict::kLineTooLong;
+  if (seen.find("\r\n\r\n") != absl::string_view::npos) return Verdict::kReady;
+  if (seen.size() > options_.max_head_bytes) return Verdict::kHeadTooLarge;
+  if (!pending.started) {
+    pending.started = true;
+    pending.deadline = absl::Now() + options_.head_timeout;
+  }
+  return Verdict::kWaiting;
+}
+
+void RequestGate::Release(int fd, Verdict verdict) {
+  pending_.erase(fd);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  switch (verdict) {
+    case Verdict::kTimedOut:
+      stats_.head_timeouts.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 408, "Request Timeout", "request_timeout",
+             absl::StrCat("the request head did not arrive within --http_head_timeout=",
+                          absl::FormatDuration(options_.head_timeout)));
+      break;
+    case Verdict::kLineTooLong:
+      stats_.head_too_large.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 414, "URI Too Long", "uri_too_long",
+             absl::StrCat("the request line is longer than --max_request_line_bytes=",
+                          options_.max_request_line_bytes));
+      break;
+    case Verdict::kHeadTooLarge:
+      stats_.head_too_large.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 431, "Request Header Fields Too Large", "headers_too_large",
+             absl::StrCat("the request head is larger than --max_request_head_bytes=",
+                          options_.max_head_bytes));
+      break;
+    default:
+      break;
+  }
+  DiscardBuffered(fd);
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+void RequestGate::Expire(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<int, Verdict>> expired;
+  for (const auto& [fd, pending] : pending_) {
+    // A silent connection just closes; a half-sent head hears why.
+    if (pending.deadline <= now) {
+      expired.emplace_back(fd, pending.started ? Verdict::kTimedOut : Verdict::kClosed);
+    }
+  }
+  for (const auto& [fd, verdict] : expired) Release(fd, verdict);
+}
+
+void RequestGate::Run() {
+  epoll_event events[256];
+  absl::Time next_tick = absl::Now() + kTick;
+  while (true) {
+    const int n = ::epoll_wait(epoll_fd_, events, 256,
+                               static_cast<int>(absl::ToInt64Milliseconds(kTick)));
+    std::vector<std::pair<int, uint32_t>> ready;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_fd_) continue;
+        auto it = pending_.find(fd);
+        if (it == pending_.end()) continue;
+        const Verdict verdict = Inspect(fd, it->second);
+        if (verdict == Verdict::kWaiting) continue;
+        if (verdict == Verdict::kReady) {
+          ready.emplace_back(fd, it->second.served);
+          pending_.erase(it);
+          ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+          continue;
+        }
+        Release(fd, verdict);
+      }
+    }
+    for (const auto& [fd, served] : ready) {
+      stats_.passed.fetch_add(1, std::memory_order_relaxed);
+      on_ready_(fd, served);
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_tick) {
+      Expire(now);
+      next_tick = now + kTick;
+    }
+  }
+}
+
+}  // namespace pushbroker
