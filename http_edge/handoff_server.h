@@ -48,6 +48,7 @@ class HandoffServer final : public httplib::Server {
   // the gate and waits for the requests running.
   void StopConnections();
   const RequestGateStats& gate_stats() const { return gate_.stats(); }
+  size_t pending_connections() const { return gate_.pending(); }
 
   // From inside a handler: after the handler returns, the connection's
   // socket goes to the loop for `stream`. The handler must respond with a

@@ -75,6 +75,8 @@ class HttpEdge {
   size_t open_streams() const { return open_streams_.load(); }
   const EdgeStats& stats() const { return stats_; }
   const RequestGateStats& gate_stats() const { return server_.gate_stats(); }
+  // Connections waiting for a complete request head.
+  size_t pending_connections() const { return server_.pending_connections(); }
 
  private:
   void RegisterRoutes();

@@ -106,8 +106,8 @@ void RequestGate::Admit(int fd, uint32_t served) {
   Pending& pending = pending_[fd];
   pending.served = served;
   pending.sequence = next_sequence_++;
-  // A new connection's head timer starts at once; a kept-alive one may idle.
-  pending.started = served == 0;
+  // A new connection's head timer starts at once; a kept-alive one may idle
+  // first, and its timer starts with the next head's first byte.
   pending.deadline = absl::Now() + (served == 0 ? options_.head_timeout : options_.idle_timeout);
   epoll_event event{};
   // Edge-triggered: a partial head wakes the gate again only when more arrives.
@@ -129,7 +129,7 @@ void RequestGate::EvictOldestLocked() {
   Release(oldest->first, Verdict::kClosed);
 }
 
-RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending) {
+RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending, bool peer_done) {
   const ssize_t n =
       ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return Verdict::kClosed;
@@ -143,9 +143,10 @@ RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending) {
   if (line_length > options_.max_request_line_bytes) return Verdict::kLineTooLong;
   if (seen.find("\r\n\r\n") != absl::string_view::npos) return Verdict::kReady;
   if (seen.size() > options_.max_head_bytes) return Verdict::kHeadTooLarge;
-  if (!pending.started) {
-    pending.started = true;
-    pending.deadline = absl::Now() + options_.head_timeout;
+  if (peer_done) return Verdict::kClosed;  // the rest of the head will never come
+  if (!pending.bytes_seen) {
+    pending.bytes_seen = true;
+    if (pending.served > 0) pending.deadline = absl::Now() + options_.head_timeout;
   }
   return Verdict::kWaiting;
 }
@@ -186,7 +187,7 @@ void RequestGate::Expire(absl::Time now) {
   for (const auto& [fd, pending] : pending_) {
     // A silent connection just closes; a half-sent head hears why.
     if (pending.deadline <= now) {
-      expired.emplace_back(fd, pending.started ? Verdict::kTimedOut : Verdict::kClosed);
+      expired.emplace_back(fd, pending.bytes_seen ? Verdict::kTimedOut : Verdict::kClosed);
     }
   }
   for (const auto& [fd, verdict] : expired) Release(fd, verdict);
@@ -207,7 +208,11 @@ void RequestGate::Run() {
         if (fd == wake_fd_) continue;
         auto it = pending_.find(fd);
         if (it == pending_.end()) continue;
-        const Verdict verdict = Inspect(fd, it->second);
+        const uint32_t flags = events[i].events;
+        const Verdict verdict =
+            (flags & (EPOLLERR | EPOLLHUP)) != 0
+                ? Verdict::kClosed
+                : Inspect(fd, it->second, /*peer_done=*/(flags & EPOLLRDHUP) != 0);
         if (verdict == Verdict::kWaiting) continue;
         if (verdict == Verdict::kReady) {
           ready.emplace_back(fd, it->second.served);

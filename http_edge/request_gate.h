@@ -71,15 +71,16 @@ class RequestGate {
  private:
   struct Pending {
     uint32_t served = 0;
-    uint64_t sequence = 0;  // admission order, for eviction
-    bool started = false;   // some bytes of a head have arrived
+    uint64_t sequence = 0;    // admission order, for eviction
+    bool bytes_seen = false;  // some bytes of a head have arrived
     absl::Time deadline;
   };
   enum class Verdict { kWaiting, kReady, kClosed, kTimedOut, kLineTooLong, kHeadTooLarge };
 
   void Run();
-  // Looks at what `fd` has buffered without consuming it.
-  Verdict Inspect(int fd, Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Looks at what `fd` has buffered without consuming it. `peer_done`: the
+  // peer has sent all it ever will.
+  Verdict Inspect(int fd, Pending& pending, bool peer_done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   void EvictOldestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `fd` from the gate; answers `verdict` when it is an error.

@@ -1,0 +1,125 @@
+// The in-memory store's limits: bytes per mailbox, the global memory budget
+// (largest mailboxes lose their oldest first), the mailbox count, and topics
+// per client. Each refusal leaves what was stored untouched.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/memory_mailbox_store.h"
+#include "gtest/gtest.h"
+
+namespace pushbroker {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1700000000);
+
+// A payload whose MessageBytes is exactly `bytes` (at least the overhead).
+std::shared_ptr<const Payload> Sized(size_t bytes, char fill = 'x') {
+  const size_t overhead = MessageBytes(Payload{});
+  return std::make_shared<const Payload>(Payload{"", std::string(bytes - overhead, fill)});
+}
+
+std::vector<uint64_t> Offsets(MemoryMailboxStore& store, const std::string& client) {
+  auto read = store.Read(client, ReadRequest{}, kNow);
+  EXPECT_TRUE(read.ok()) << read.status();
+  std::vector<uint64_t> offsets;
+  for (const Message& m : read->messages) offsets.push_back(m.id.offset);
+  return offsets;
+}
+
+absl::Status AppendTo(MemoryMailboxStore& store, std::vector<std::string> clients, size_t bytes) {
+  return store.Append(clients, Sized(bytes), kNow, absl::InfiniteFuture()).status();
+}
+
+TEST(StoreLimitsTest, AMailboxPastItsByteLimitLosesItsOldest) {
+  RetentionPolicy retention;
+  retention.max_bytes = 1000;
+  MemoryMailboxStore store(retention);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AppendTo(store, {"alice"}, 300).ok());
+  EXPECT_EQ(Offsets(store, "alice"), (std::vector<uint64_t>{3, 4, 5}));
+  const StoreStats stats = store.Stats();
+  EXPECT_EQ(stats.bytes, 900u);
+  EXPECT_EQ(stats.evicted_size, 2u);
+}
+
+TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
+  RetentionPolicy retention;
+  retention.memory_budget_bytes = 6400;  // evicts down to 6300
+  MemoryMailboxStore store(retention);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AppendTo(store, {"big"}, 100).ok());    // 4000
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendTo(store, {"medium"}, 100).ok()); // 2000
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 100).ok());   // 300
+  EXPECT_EQ(store.Stats().evicted_budget, 0u);
+  ASSERT_TRUE(AppendTo(store, {"small"}, 200).ok());  // 6500: over
+  const StoreStats stats = store.Stats();
+  EXPECT_LE(stats.bytes, 6400u);
+  EXPECT_EQ(stats.evicted_budget, 2u);
+  // Only the largest mailbox paid, and with its oldest messages.
+  std::vector<uint64_t> big = Offsets(store, "big");
+  EXPECT_EQ(big.front(), 3u);
+  EXPECT_EQ(big.back(), 40u);
+  EXPECT_EQ(Offsets(store, "medium").size(), 20u);
+  EXPECT_EQ(Offsets(store, "small").size(), 4u);
+  // A replay from before the evicted messages is a reset, not a silent gap.
+  ReadRequest resume;
+  resume.from = ReadRequest::From::kAfterId;
+  auto first = store.Read("big", ReadRequest{}, kNow);
+  ASSERT_TRUE(first.ok());
+  resume.after_id = MessageId{first->position.epoch, 1}.ToString();
+  auto replay = store.Read("big", resume, kNow);
+  ASSERT_TRUE(replay.ok());
+  ASSERT_TRUE(replay->reset.has_value());
+  EXPECT_EQ(*replay->reset, ResetReason::kMessagesEvicted);
+}
+
+TEST(StoreLimitsTest, EqualMailboxesShareTheEviction) {
+  RetentionPolicy retention;
+  retention.memory_budget_bytes = 6400;
+  MemoryMailboxStore store(retention);
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(AppendTo(store, {"a", "b"}, 100).ok());  // 6400
+  ASSERT_TRUE(AppendTo(store, {"c"}, 1000).ok());
+  const size_t a = Offsets(store, "a").size();
+  const size_t b = Offsets(store, "b").size();
+  EXPECT_LE(store.Stats().bytes, 6400u);
+  EXPECT_LE(a > b ? a - b : b - a, 1u);
+  EXPECT_EQ(Offsets(store, "c").size(), 1u);
+}
+
+TEST(StoreLimitsTest, PastMaxMailboxesAPublishIsRefusedWhole) {
+  StoreLimits limits;
+  limits.max_mailboxes = 3;
+  MemoryMailboxStore store(RetentionPolicy{}, limits);
+  ASSERT_TRUE(AppendTo(store, {"a", "b"}, 100).ok());
+  absl::Status refused = AppendTo(store, {"a", "c", "d"}, 100);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("--max_mailboxes=3"), std::string::npos);
+  EXPECT_EQ(Offsets(store, "a").size(), 1u);  // nothing reached "a" either
+  EXPECT_EQ(store.Stats().mailboxes, 2u);
+  // Existing mailboxes still take messages; one more mailbox fits.
+  ASSERT_TRUE(AppendTo(store, {"a", "b", "c"}, 100).ok());
+  ReadRequest create;
+  create.create = true;
+  EXPECT_EQ(store.Read("e", create, kNow).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store.AddToTopic("f", "news", kNow).code(), absl::StatusCode::kResourceExhausted);
+  // Deleting one makes room.
+  ASSERT_TRUE(store.Delete("c").ok());
+  EXPECT_TRUE(store.Read("e", create, kNow).ok());
+}
+
+TEST(StoreLimitsTest, TopicsPerClientAreCapped) {
+  StoreLimits limits;
+  limits.max_topics_per_client = 2;
+  MemoryMailboxStore store(RetentionPolicy{}, limits);
+  ASSERT_TRUE(store.AddToTopic("alice", "t1", kNow).ok());
+  ASSERT_TRUE(store.AddToTopic("alice", "t2", kNow).ok());
+  EXPECT_TRUE(store.AddToTopic("alice", "t2", kNow).ok());  // already in: no new room needed
+  absl::Status refused = store.AddToTopic("alice", "t3", kNow);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("--max_topics_per_client=2"), std::string::npos);
+  EXPECT_TRUE(store.TopicMembers("t3").empty());
+  ASSERT_TRUE(store.RemoveFromTopic("alice", "t1").ok());
+  EXPECT_TRUE(store.AddToTopic("alice", "t3", kNow).ok());
+}
+
+}  // namespace
+}  // namespace pushbroker
