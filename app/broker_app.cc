@@ -36,6 +36,7 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
           {"max_connections", o.http.max_connections},
           {"max_stream_queue_bytes", o.http.max_stream_queue_bytes},
           {"max_http_threads", o.http.max_http_threads},
+          {"sse_loops", o.http.sse_loops},
           {"max_request_head_bytes", o.http.max_request_head_bytes},
           {"max_request_line_bytes", o.http.max_request_line_bytes},
           {"http_head_timeout_s", absl::ToDoubleSeconds(o.http.head_timeout)},

@@ -77,6 +77,8 @@ ABSL_FLAG(absl::Duration, http_head_timeout, absl::Seconds(10),
 ABSL_FLAG(uint32_t, max_pending_connections, 4096,
           "Most HTTP connections waiting for a complete request head; past it the longest "
           "waiting is closed.");
+ABSL_FLAG(uint32_t, sse_loops, 2,
+          "Epoll threads writing established SSE streams (streams are spread over them).");
 ABSL_FLAG(uint32_t, max_http_threads, 512,
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(30),
@@ -177,7 +179,8 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_request_head_bytes", absl::GetFlag(FLAGS_max_request_head_bytes)),
         CheckPositive("max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)),
         CheckPositive("http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)),
-        CheckPositive("max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections))}) {
+        CheckPositive("max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections)),
+        CheckPositive("sse_loops", absl::GetFlag(FLAGS_sse_loops))}) {
     if (!status.ok()) return status;
   }
 
@@ -234,6 +237,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
   options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
+  options.http.sse_loops = absl::GetFlag(FLAGS_sse_loops);
   options.http.stream_stall_timeout = absl::GetFlag(FLAGS_stream_stall_timeout);
   options.http.poll_max_timeout = absl::GetFlag(FLAGS_poll_max_timeout);
   options.http.poll_default_timeout =

@@ -34,10 +34,8 @@ class InlineTaskQueue final : public httplib::TaskQueue {
 
 }  // namespace
 
-HandoffServer::HandoffServer(HandoffServerOptions options, SseLoop* loop,
-                             AbandonedCallback on_abandoned)
-    : loop_(loop),
-      on_abandoned_(std::move(on_abandoned)),
+HandoffServer::HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned)
+    : on_abandoned_(std::move(on_abandoned)),
       workers_(options.max_threads),
       gate_(options.gate, [this](int sock, uint32_t served) {
         workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
@@ -124,7 +122,8 @@ void HandoffServer::ServeConnection(int sock, uint32_t served) {
   }
 
   if (connection.stream && connection.committed) {
-    loop_->Adopt(std::move(connection.stream), sock);
+    SseLoop* loop = connection.stream->loop();
+    loop->Adopt(std::move(connection.stream), sock);
     return;
   }
   if (connection.stream) on_abandoned_(connection.stream);

@@ -33,14 +33,15 @@ struct HandoffServerOptions {
 };
 
 // Safe for concurrent access from multiple threads, like httplib::Server.
-// `loop` must outlive the server.
+// The streams' loops must outlive the server.
 class HandoffServer final : public httplib::Server {
  public:
   // Called for a stream that was prepared but never handed off (the
   // response failed before its body), so the caller can unregister it.
   using AbandonedCallback = std::function<void(const std::shared_ptr<SseStream>&)>;
 
-  HandoffServer(HandoffServerOptions options, SseLoop* loop, AbandonedCallback on_abandoned);
+  // A handed-off socket goes to its stream's own loop.
+  HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned);
 
   // Before listening: starts the gate.
   absl::Status StartConnections();
@@ -77,7 +78,6 @@ class HandoffServer final : public httplib::Server {
   void ServeConnection(int sock, uint32_t served) ABSL_LOCKS_EXCLUDED(mu_);
   Connection* Find(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
 
-  SseLoop* const loop_;
   const AbandonedCallback on_abandoned_;
   ConnectionTaskQueue workers_;
   RequestGate gate_;

@@ -59,23 +59,28 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
       logger_(logger),
       auth_(auth != nullptr && auth->enabled() ? auth : nullptr),
       cors_(options_.cors_origins),
-      loop_(SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5),
-                           options_.stream_stall_timeout},
-            [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
-              OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
-            },
-            &stats_),
       server_(HandoffServerOptions{RequestGateOptions{options_.max_request_head_bytes,
                                                       options_.max_request_line_bytes,
                                                       options_.head_timeout,
                                                       options_.keep_alive_timeout,
                                                       options_.max_pending_connections},
                                    options_.max_http_threads},
-              &loop_,
               [this](const std::shared_ptr<SseStream>& stream) {
                 OnStreamEnded(stream, "abandoned");
               }) {
+  for (size_t i = 0; i < std::max<size_t>(1, options_.sse_loops); ++i) {
+    loops_.push_back(std::make_unique<SseLoop>(
+        SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5), options_.stream_stall_timeout},
+        [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
+          OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
+        },
+        &stats_));
+  }
   RegisterRoutes();
+}
+
+void HttpEdge::StopLoops() {
+  for (auto& loop : loops_) loop->Stop();
 }
 
 HttpEdge::~HttpEdge() { Stop(); }
@@ -222,7 +227,8 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
   }
 
   if (!TryReserveStream(res)) return;
-  auto stream = std::make_shared<SseStream>(client_id, &loop_, options_.max_stream_queue_bytes);
+  SseLoop* loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+  auto stream = std::make_shared<SseStream>(client_id, loop, options_.max_stream_queue_bytes);
   stream->set_token_expires_at(admitted->token_expires_at);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
   if (!opened.ok()) {
@@ -308,9 +314,14 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
 }
 
 absl::Status HttpEdge::Start() {
-  if (absl::Status started = loop_.Start(); !started.ok()) return started;
+  for (auto& loop : loops_) {
+    if (absl::Status started = loop->Start(); !started.ok()) {
+      StopLoops();
+      return started;
+    }
+  }
   if (absl::Status started = server_.StartConnections(); !started.ok()) {
-    loop_.Stop();
+    StopLoops();
     return started;
   }
   server_.set_read_timeout(absl::ToChronoMicroseconds(options_.read_timeout));
@@ -327,7 +338,7 @@ absl::Status HttpEdge::Start() {
   }
   if (port_ <= 0) {
     server_.StopConnections();
-    loop_.Stop();
+    StopLoops();
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.bind_address,
                                                ":", options_.port));
   }
@@ -344,7 +355,7 @@ void HttpEdge::Stop() {
   server_.stop();
   if (listener_.joinable()) listener_.join();
   server_.StopConnections();
-  loop_.Stop();
+  StopLoops();
 }
 
 }  // namespace pushbroker

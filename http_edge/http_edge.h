@@ -32,6 +32,7 @@ struct HttpEdgeOptions {
   size_t max_connections = 10000;         // concurrent SSE streams
   size_t max_stream_queue_bytes = 1 << 20;  // unsent bytes before a stream is cut
   size_t max_http_threads = 512;  // threads running requests at once
+  size_t sse_loops = 2;  // epoll threads writing established streams
   // Request heads: size limits, and how long one may take to arrive. A
   // connection costs no thread until its head is complete.
   size_t max_request_head_bytes = 32 * 1024;
@@ -95,6 +96,7 @@ class HttpEdge {
   // Takes one of --max_connections, or answers 503.
   bool TryReserveStream(httplib::Response& res);
   void OnStreamEnded(const std::shared_ptr<SseStream>& stream, absl::string_view reason);
+  void StopLoops();
 
   const HttpEdgeOptions options_;
   Broker* const broker_;
@@ -105,7 +107,8 @@ class HttpEdge {
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
-  SseLoop loop_;
+  std::vector<std::unique_ptr<SseLoop>> loops_;  // streams spread round-robin
+  std::atomic<size_t> next_loop_{0};
   HandoffServer server_;
   std::thread listener_;
   int port_ = -1;

@@ -36,6 +36,8 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
  public:
   // `loop` must outlive the stream's registration with it.
   SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes);
+  // The loop that writes this stream.
+  SseLoop* loop() const { return loop_; }
 
   const std::string& client_id() const { return client_id_; }
   absl::Time opened_at() const { return opened_at_; }

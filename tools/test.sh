@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh --test
 bash tools/build.sh
-# Every fuzz target for a bounded time (PUSH_BROKER_FUZZ_SECONDS each), then
-# the suite, whose summary stays the last thing printed.
+# Every fuzz target for a bounded time (PUSH_BROKER_FUZZ_SECONDS each), the
+# sanitized suite, then the suite, whose summary stays the last thing printed.
 bash tools/fuzz.sh "${PUSH_BROKER_FUZZ_SECONDS:-20}"
+# The GoogleTest suite again under AddressSanitizer + UBSan (build-asan).
+bash tools/sanitize.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300

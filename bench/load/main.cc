@@ -1,0 +1,459 @@
+// pb-bench: the load tool of bench/run.sh. Each --scenario drives a running
+// broker (--http_port, --grpc_target, --broker_pid) and prints one line
+// "RESULT scenario=... key=value ..." with what it measured. Every loop is
+// bounded in count and time; all traffic stays on 127.0.0.1.
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "bench/load/latency.h"
+#include "bench/load/process_probe.h"
+#include "bench/load/publisher.h"
+#include "bench/load/sse_fleet.h"
+
+ABSL_FLAG(std::string, scenario, "hold",
+          "hold, fanout, unicast, publish, replay, storm or soak");
+ABSL_FLAG(int, http_port, 8080, "the broker's HTTP edge port on 127.0.0.1");
+ABSL_FLAG(std::string, grpc_target, "127.0.0.1:50051", "the broker's gRPC address");
+ABSL_FLAG(int, broker_pid, 0, "the broker's pid, to read its memory, threads and fds");
+ABSL_FLAG(int, streams, 1000, "SSE streams to open");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long the load runs");
+ABSL_FLAG(absl::Duration, interval, absl::Milliseconds(200), "fanout/soak: time between broadcasts");
+ABSL_FLAG(absl::Duration, settle, absl::Seconds(12),
+          "hold: wait before sampling the broker (request threads linger 10 s)");
+ABSL_FLAG(std::string, mode, "unary", "publish: unary or stream");
+ABSL_FLAG(int, in_flight, 256, "unary publishes outstanding at once");
+ABSL_FLAG(int, publish_streams, 4, "PublishStream streams at once");
+ABSL_FLAG(int, clients, 1000, "publish: distinct target clients");
+ABSL_FLAG(int, missed, 1000, "replay/storm: messages missed while away");
+ABSL_FLAG(uint32_t, retry_ms, 2000, "storm: reconnect delay the Disconnect advises");
+ABSL_FLAG(int, churn_per_s, 50, "soak: streams reloaded per second");
+
+namespace pushbroker::bench {
+namespace {
+
+std::string ClientId(size_t i) { return absl::StrCat("c", i); }
+
+FleetOptions Fleet() {
+  FleetOptions options;
+  options.port = absl::GetFlag(FLAGS_http_port);
+  return options;
+}
+
+ProcessSample Broker() {
+  const int pid = absl::GetFlag(FLAGS_broker_pid);
+  return pid > 0 ? SampleProcess(pid) : ProcessSample{};
+}
+
+void Result(const std::string& scenario, const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::string line = absl::StrCat("RESULT scenario=", scenario);
+  for (const auto& [key, value] : kv) absl::StrAppend(&line, " ", key, "=", value);
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+std::string F(double value, int digits = 1) { return absl::StrFormat("%.*f", digits, value); }
+
+// Opens `fleet`'s streams; returns the seconds it took, or -1 on timeout.
+double ConnectAll(SseFleet& fleet, absl::Duration timeout) {
+  const absl::Time start = absl::Now();
+  const size_t want = fleet.size();
+  if (!fleet.RunUntil([&] { return fleet.open_streams() >= want; }, start + timeout)) return -1;
+  return absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// Per stream: broadcast sequences seen, for loss and duplicates.
+struct Tally {
+  std::vector<uint64_t> last_sequence;
+  uint64_t received = 0;
+  uint64_t duplicates = 0;
+  uint64_t out_of_order = 0;
+  explicit Tally(size_t streams) : last_sequence(streams, 0) {}
+  void See(size_t stream, uint64_t sequence) {
+    ++received;
+    uint64_t& last = last_sequence[stream];
+    if (sequence == last) {
+      ++duplicates;
+    } else if (sequence < last) {
+      ++out_of_order;
+    } else {
+      last = sequence;
+    }
+  }
+};
+
+int Hold() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const ProcessSample before = Broker();
+  LatencyLog latency;
+  size_t got_broadcast = 0;
+  absl::Time last_receive;
+  SseFleet fleet(Fleet(), [&](size_t, const SseEvent& event, absl::Time at) {
+    Stamp stamp;
+    if (event.type == "message" && ParseStamp(event.data, &stamp)) {
+      latency.Add(stamp.sent_nanos, at);
+      ++got_broadcast;
+      last_receive = at;
+    }
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  const ProcessSample connected = Broker();
+  // Idle: let the connect burst's request threads leave, keep reading heartbeats.
+  fleet.RunUntil([] { return false; }, absl::Now() + absl::GetFlag(FLAGS_settle));
+  const ProcessSample idle = Broker();
+  // One broadcast, timed until the last stream has it.
+  const int64_t sent = absl::GetCurrentTimeNanos();
+  std::thread broadcast([&] { (void)publisher.Broadcast(StampedData(1)); });
+  fleet.RunUntil([&] { return got_broadcast >= n; }, absl::Now() + absl::Seconds(30));
+  broadcast.join();
+  Result("hold", {{"streams", absl::StrCat(n)},
+                  {"open", absl::StrCat(fleet.open_streams())},
+                  {"connect_s", F(connect_s, 2)},
+                  {"rss_before_mib", F(before.rss_kib / 1024)},
+                  {"rss_idle_mib", F(idle.rss_kib / 1024)},
+                  {"kib_per_stream", F((idle.rss_kib - before.rss_kib) / n, 2)},
+                  {"threads_before", absl::StrCat(before.threads)},
+                  {"threads_connected", absl::StrCat(connected.threads)},
+                  {"threads_idle", absl::StrCat(idle.threads)},
+                  {"fds_idle", absl::StrCat(idle.fds)},
+                  {"broadcast_received", absl::StrCat(got_broadcast)},
+                  {"broadcast_p50_ms", F(latency.QuantileMs(0.5))},
+                  {"broadcast_p99_ms", F(latency.QuantileMs(0.99))},
+                  {"broadcast_all_ms", F(static_cast<double>(absl::ToUnixNanos(last_receive) - sent) / 1e6)}});
+  return fleet.open_streams() == n ? 0 : 1;
+}
+
+int Fanout() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const absl::Duration interval = absl::GetFlag(FLAGS_interval);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  LatencyLog latency;
+  Tally tally(n);
+  SseFleet fleet(Fleet(), [&](size_t stream, const SseEvent& event, absl::Time at) {
+    Stamp stamp;
+    if (event.type == "message" && ParseStamp(event.data, &stamp)) {
+      latency.Add(stamp.sent_nanos, at);
+      tally.See(stream, stamp.sequence);
+    }
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  const uint64_t broadcasts = static_cast<uint64_t>(duration / interval);
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> publish_errors{0};
+  const ProcessSample before = Broker();
+  std::thread sender([&] {
+    absl::Time next = absl::Now();
+    for (uint64_t seq = 1; seq <= broadcasts; ++seq) {
+      absl::SleepFor(next - absl::Now());
+      (publisher.Broadcast(StampedData(seq)).ok() ? published : publish_errors).fetch_add(1);
+      next += interval;
+    }
+  });
+  const absl::Time start = absl::Now();
+  fleet.RunUntil([&] { return tally.received >= broadcasts * n; },
+                 start + duration + absl::Seconds(10));
+  sender.join();
+  const ProcessSample after = Broker();
+  const uint64_t expected = published.load() * n;
+  Result("fanout", {{"streams", absl::StrCat(n)},
+                    {"connect_s", F(connect_s, 2)},
+                    {"broadcasts", absl::StrCat(published.load())},
+                    {"deliveries", absl::StrCat(tally.received)},
+                    {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
+                    {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
+                    {"p50_ms", F(latency.QuantileMs(0.5))},
+                    {"p99_ms", F(latency.QuantileMs(0.99))},
+                    {"max_ms", F(latency.QuantileMs(1.0))},
+                    {"reconnects", absl::StrCat(fleet.counters().connects - n)},
+                    {"rss_mib", F(after.rss_kib / 1024)},
+                    {"threads", absl::StrCat(before.threads)}});
+  return publish_errors.load() == 0 && tally.received == expected ? 0 : 1;
+}
+
+int Unicast() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  LatencyLog latency;
+  uint64_t received = 0;
+  SseFleet fleet(Fleet(), [&](size_t, const SseEvent& event, absl::Time at) {
+    Stamp stamp;
+    if (event.type == "message" && ParseStamp(event.data, &stamp)) {
+      latency.Add(stamp.sent_nanos, at);
+      ++received;
+    }
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  absl::Notification done;
+  LoadResult load;
+  std::thread sender([&] {
+    load = publisher.RunStreams(
+        [n](uint64_t i, v1::PublishRequest* request) {
+          // A fixed pseudo-random spread over the clients.
+          request->set_client_id(ClientId((i * 2654435761u) % n));
+          request->set_data(StampedData(i + 1));
+        },
+        absl::GetFlag(FLAGS_publish_streams), UINT64_MAX, duration);
+    done.Notify();
+  });
+  fleet.RunUntil([&] { return done.HasBeenNotified() && received >= load.acknowledged; },
+                 absl::Now() + duration + absl::Seconds(15));
+  sender.join();
+  Result("unicast", {{"streams", absl::StrCat(n)},
+                     {"connect_s", F(connect_s, 2)},
+                     {"published", absl::StrCat(load.acknowledged)},
+                     {"publish_per_s", F(load.per_second(), 0)},
+                     {"deliveries", absl::StrCat(received)},
+                     {"deliveries_per_s", F(received / absl::ToDoubleSeconds(load.elapsed), 0)},
+                     {"lost", absl::StrCat(load.acknowledged > received ? load.acknowledged - received : 0)},
+                     {"p50_ms", F(latency.QuantileMs(0.5))},
+                     {"p99_ms", F(latency.QuantileMs(0.99))}});
+  return received == load.acknowledged ? 0 : 1;
+}
+
+int PublishOnly() {
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const size_t clients = absl::GetFlag(FLAGS_clients);
+  const std::string data(64, 'p');
+  RequestMaker make = [&](uint64_t i, v1::PublishRequest* request) {
+    request->set_client_id(ClientId(i % clients));
+    request->set_data(data);
+  };
+  const bool unary = absl::GetFlag(FLAGS_mode) == "unary";
+  const LoadResult load =
+      unary ? publisher.RunUnary(make, absl::GetFlag(FLAGS_in_flight), UINT64_MAX,
+                                 absl::GetFlag(FLAGS_duration))
+            : publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams), UINT64_MAX,
+                                   absl::GetFlag(FLAGS_duration));
+  Result(unary ? "publish_unary" : "publish_stream",
+         {{"published", absl::StrCat(load.acknowledged)},
+          {"failed", absl::StrCat(load.failed)},
+          {"seconds", F(absl::ToDoubleSeconds(load.elapsed), 2)},
+          {"per_s", F(load.per_second(), 0)}});
+  return load.failed == 0 ? 0 : 1;
+}
+
+int Replay() {
+  const int missed = absl::GetFlag(FLAGS_missed);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const std::string client = "replay-client";
+  std::vector<uint64_t> sequences;
+  absl::Time last_at;
+  SseFleet fleet(Fleet(), [&](size_t, const SseEvent& event, absl::Time at) {
+    Stamp stamp;
+    if (event.type == "message" && ParseStamp(event.data, &stamp)) {
+      sequences.push_back(stamp.sequence);
+      last_at = at;
+    }
+  });
+  fleet.Add(client);
+  ConnectAll(fleet, absl::Seconds(10));
+  v1::PublishRequest request;
+  request.set_client_id(client);
+  request.set_data(StampedData(0));
+  std::thread([&] { (void)publisher.Publish(request); }).join();
+  fleet.RunUntil([&] { return sequences.size() == 1; }, absl::Now() + absl::Seconds(10));
+  fleet.CloseAll();  // away
+  sequences.clear();
+  LoadResult load = publisher.RunStreams(
+      [&](uint64_t i, v1::PublishRequest* r) {
+        r->set_client_id(client);
+        r->set_data(StampedData(i + 1));
+      },
+      1, missed, absl::Seconds(30));
+  const absl::Time reconnect = absl::Now();
+  fleet.Reopen(0);  // back, with Last-Event-ID
+  fleet.RunUntil([&] { return sequences.size() >= static_cast<size_t>(missed); },
+                 reconnect + absl::Seconds(10));
+  bool in_order = true;
+  for (size_t i = 0; i < sequences.size(); ++i) in_order &= sequences[i] == i + 1;
+  Result("replay", {{"missed", absl::StrCat(load.acknowledged)},
+                    {"received", absl::StrCat(sequences.size())},
+                    {"in_order_no_duplicate", in_order ? "yes" : "no"},
+                    {"all_received_ms", F(absl::ToDoubleMilliseconds(last_at - reconnect))}});
+  return in_order && sequences.size() == static_cast<size_t>(missed) ? 0 : 1;
+}
+
+int Storm() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const int missed = absl::GetFlag(FLAGS_missed);
+  const uint32_t retry_ms = absl::GetFlag(FLAGS_retry_ms);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  Tally tally(n);
+  std::vector<absl::Time> reopened(n, absl::InfinitePast());
+  std::vector<absl::Time> caught_up(n, absl::InfinitePast());
+  size_t caught_up_count = 0;
+  bool dropped_phase = false;
+  SseFleet fleet(
+      Fleet(),
+      [&](size_t stream, const SseEvent& event, absl::Time at) {
+        Stamp stamp;
+        if (event.type != "message" || !ParseStamp(event.data, &stamp)) return;
+        tally.See(stream, stamp.sequence);
+        if (stamp.sequence == static_cast<uint64_t>(missed) && caught_up[stream] == absl::InfinitePast()) {
+          caught_up[stream] = at;
+          ++caught_up_count;
+        }
+      },
+      [&](size_t stream, bool open, absl::Time at) {
+        if (open && dropped_phase) reopened[stream] = at;
+      });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  dropped_phase = true;
+  // Drop every stream with a Disconnect (each advised to return after
+  // retry_ms), then publish what they miss: `missed` list publishes to all.
+  std::atomic<uint64_t> disconnect_errors{0};
+  absl::Notification published;
+  absl::Time published_at;
+  std::atomic<uint64_t> publish_errors{0};
+  const absl::Time storm_start = absl::Now();
+  std::thread driver([&] {
+    std::vector<std::thread> droppers;
+    for (size_t t = 0; t < 8; ++t) {
+      droppers.emplace_back([&, t] {
+        for (size_t i = t; i < n; i += 8) {
+          if (!publisher.Disconnect(ClientId(i), retry_ms).ok()) disconnect_errors.fetch_add(1);
+        }
+      });
+    }
+    for (std::thread& d : droppers) d.join();
+    for (int seq = 1; seq <= missed; ++seq) {
+      v1::PublishRequest request;
+      for (size_t i = 0; i < n; ++i) request.mutable_clients()->add_ids(ClientId(i));
+      request.set_data(StampedData(seq));
+      if (!publisher.Publish(request).ok()) publish_errors.fetch_add(1);
+    }
+    published_at = absl::Now();
+    published.Notify();
+  });
+  // The broker's gRPC stays responsive: probe it all through the storm.
+  std::atomic<bool> probing{true};
+  std::atomic<int64_t> worst_probe_us{0};
+  std::thread prober([&] {
+    while (probing.load()) {
+      absl::StatusOr<absl::Duration> took = publisher.TimeGetClient("c0");
+      if (took.ok()) {
+        const int64_t us = absl::ToInt64Microseconds(*took);
+        int64_t worst = worst_probe_us.load();
+        while (us > worst && !worst_probe_us.compare_exchange_weak(worst, us)) {
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  fleet.RunUntil([&] { return published.HasBeenNotified() && caught_up_count >= n; },
+                 storm_start + absl::Seconds(60));
+  const absl::Duration storm = absl::Now() - storm_start;
+  probing = false;
+  prober.join();
+  driver.join();
+  // A client's catch-up runs from when it was back and everything it
+  // missed was published, to its last missed message.
+  std::vector<double> catch_up_ms;
+  for (size_t i = 0; i < n; ++i) {
+    if (caught_up[i] == absl::InfinitePast() || reopened[i] == absl::InfinitePast()) continue;
+    catch_up_ms.push_back(absl::ToDoubleMilliseconds(caught_up[i] - std::max(reopened[i], published_at)));
+  }
+  std::sort(catch_up_ms.begin(), catch_up_ms.end());
+  auto q = [&](double p) {
+    return catch_up_ms.empty() ? 0.0
+                               : catch_up_ms[std::min(catch_up_ms.size() - 1,
+                                                      static_cast<size_t>(p * catch_up_ms.size()))];
+  };
+  const uint64_t expected = static_cast<uint64_t>(missed) * n;
+  Result("storm", {{"streams", absl::StrCat(n)},
+                   {"connect_s", F(connect_s, 2)},
+                   {"reconnected_and_caught_up", absl::StrCat(catch_up_ms.size())},
+                   {"catch_up_p50_ms", F(q(0.5))},
+                   {"catch_up_p99_ms", F(q(0.99))},
+                   {"catch_up_max_ms", F(q(1.0))},
+                   {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
+                   {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
+                   {"storm_s", F(absl::ToDoubleSeconds(storm), 2)},
+                   {"worst_grpc_probe_ms", F(worst_probe_us.load() / 1000.0)},
+                   {"errors", absl::StrCat(disconnect_errors.load() + publish_errors.load())}});
+  return catch_up_ms.size() == n && tally.received == expected ? 0 : 1;
+}
+
+int Soak() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const int churn = absl::GetFlag(FLAGS_churn_per_s);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  uint64_t received = 0;
+  SseFleet fleet(Fleet(), [&](size_t, const SseEvent& event, absl::Time) {
+    if (event.type == "message") ++received;
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  ConnectAll(fleet, absl::Seconds(60));
+  std::atomic<bool> running{true};
+  std::thread sender([&] {
+    uint64_t seq = 0;
+    while (running.load()) {
+      (void)publisher.Broadcast(StampedData(++seq));
+      absl::SleepFor(absl::GetFlag(FLAGS_interval));
+    }
+  });
+  std::mt19937 random(42);
+  const absl::Time start = absl::Now();
+  std::vector<ProcessSample> samples;
+  absl::Time next_sample = start + absl::Seconds(30);  // after warm-up
+  while (absl::Now() < start + duration) {
+    fleet.RunUntil([] { return false; }, absl::Now() + absl::Seconds(1));
+    for (int i = 0; i < churn; ++i) fleet.Restart(random() % n);
+    if (absl::Now() >= next_sample) {
+      samples.push_back(Broker());
+      std::printf("soak t=%.0fs rss_mib=%.1f fds=%d threads=%d open=%zu\n",
+                  absl::ToDoubleSeconds(absl::Now() - start), samples.back().rss_kib / 1024,
+                  samples.back().fds, samples.back().threads, fleet.open_streams());
+      std::fflush(stdout);
+      next_sample += absl::Seconds(30);
+    }
+  }
+  running = false;
+  sender.join();
+  if (samples.empty()) samples.push_back(Broker());
+  Result("soak", {{"streams", absl::StrCat(n)},
+                  {"minutes", F(absl::ToDoubleMinutes(duration))},
+                  {"reloads", absl::StrCat(fleet.counters().connects - n)},
+                  {"messages_received", absl::StrCat(received)},
+                  {"rss_first_mib", F(samples.front().rss_kib / 1024)},
+                  {"rss_last_mib", F(samples.back().rss_kib / 1024)},
+                  {"fds_first", absl::StrCat(samples.front().fds)},
+                  {"fds_last", absl::StrCat(samples.back().fds)}});
+  return 0;
+}
+
+}  // namespace
+}  // namespace pushbroker::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  pushbroker::bench::RaiseFileLimit();
+  const std::string scenario = absl::GetFlag(FLAGS_scenario);
+  using namespace pushbroker::bench;  // NOLINT
+  const std::map<std::string, int (*)()> scenarios = {
+      {"hold", Hold},   {"fanout", Fanout}, {"unicast", Unicast}, {"publish", PublishOnly},
+      {"replay", Replay}, {"storm", Storm},   {"soak", Soak}};
+  auto it = scenarios.find(scenario);
+  if (it == scenarios.end()) {
+    std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());
+    return 2;
+  }
+  return it->second();
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario, each against a freshly started broker on
+# 127.0.0.1, and prints a table of what was measured. Bounded: each scenario
+# has a fixed count and duration; the soak runs $PUSH_BROKER_SOAK (10m; 0
+# skips it). Usage: bench/run.sh [scenario ...]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/build.sh > /dev/null
+ulimit -n "$(ulimit -Hn)"
+soak="${PUSH_BROKER_SOAK:-10m}"
+http_port=18080; grpc_port=15051; admin_port=19090
+results=$(mktemp)
+trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null || true' EXIT
+
+start_broker() {
+  build/push-broker --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
+    --admin_port=$admin_port --log_level=warn --max_connections=20000 --max_publish_targets=20000 \
+    "$@" 2> /tmp/push-broker-bench.log &
+  broker=$!
+  for _ in $(seq 100); do
+    (exec 3<> "/dev/tcp/127.0.0.1/$http_port") 2> /dev/null && return 0
+    sleep 0.1
+  done
+  echo "the broker did not start; see /tmp/push-broker-bench.log" >&2
+  exit 1
+}
+stop_broker() { kill "$broker"; wait "$broker" 2>/dev/null || true; broker=; }
+
+bench() {  # bench ARGS...: one scenario against a fresh broker
+  start_broker
+  build/bench/pb-bench --http_port=$http_port --grpc_target=127.0.0.1:$grpc_port \
+    --broker_pid="$broker" "$@" | tee -a "$results" | grep -v '^RESULT' || true
+  stop_broker
+}
+
+want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
+selected=("$@")
+for scenario in hold fanout unicast publish replay storm soak; do
+  want "${selected[@]}" || continue
+  echo "== $scenario" >&2
+  case $scenario in
+    hold) for n in 1000 10000 19000; do bench --scenario=hold --streams=$n --settle=12s; done ;;
+    fanout) bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s ;;
+    unicast) bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 ;;
+    publish)
+      bench --scenario=publish --mode=unary --duration=5s --in_flight=256
+      bench --scenario=publish --mode=stream --duration=5s --publish_streams=4 ;;
+    replay) bench --scenario=replay --missed=1000 ;;
+    storm) bench --scenario=storm --streams=10000 --missed=10 --retry_ms=2000 ;;
+    soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s --churn_per_s=50 ;;
+  esac
+done
+
+echo
+echo "| scenario | measured |"
+echo "| --- | --- |"
+sed -n 's/^RESULT scenario=\([^ ]*\) \(.*\)$/| \1 | \2 |/p' "$results"
+echo
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
