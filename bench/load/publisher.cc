@@ -109,7 +109,7 @@ LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint6
 }
 
 LoadResult Publisher::RunStreams(const RequestMaker& make, size_t streams, uint64_t count,
-                                 absl::Duration duration) {
+                                 absl::Duration duration, size_t window) {
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> acknowledged{0};
   std::atomic<uint64_t> failed{0};
@@ -121,17 +121,35 @@ LoadResult Publisher::RunStreams(const RequestMaker& make, size_t streams, uint6
       grpc::ClientContext context;
       context.set_deadline(In(duration + absl::Seconds(30)));
       auto stream = stub_->PublishStream(&context);
+      absl::Mutex mu;
+      uint64_t written = 0;
+      uint64_t answered = 0;
+      bool reading = true;
       std::thread reader([&] {
         v1::PublishResponse response;
-        while (stream->Read(&response)) acknowledged.fetch_add(1);
+        while (stream->Read(&response)) {
+          acknowledged.fetch_add(1);
+          absl::MutexLock lock(&mu);
+          ++answered;
+        }
+        absl::MutexLock lock(&mu);
+        reading = false;
       });
       v1::PublishRequest request;
       while (true) {
+        {
+          absl::MutexLock lock(&mu);
+          auto room = [&] { return !reading || written - answered < window; };
+          mu.Await(absl::Condition(&room));
+          if (!reading) break;
+        }
         const uint64_t n = next.fetch_add(1);
         if (n >= count || ((n & 63) == 0 && absl::Now() >= end)) break;
         request.Clear();
         make(n, &request);
         if (!stream->Write(request)) break;
+        absl::MutexLock lock(&mu);
+        ++written;
       }
       stream->WritesDone();
       reader.join();

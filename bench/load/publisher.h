@@ -45,9 +45,10 @@ class Publisher {
   // or `duration` passes.
   LoadResult RunUnary(const RequestMaker& make, size_t in_flight, uint64_t count,
                       absl::Duration duration);
-  // PublishStream over `streams` streams, until `count` or `duration`.
+  // PublishStream over `streams` streams, until `count` or `duration`, with
+  // at most `window` requests per stream written but not yet answered.
   LoadResult RunStreams(const RequestMaker& make, size_t streams, uint64_t count,
-                        absl::Duration duration);
+                        absl::Duration duration, size_t window = 256);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
