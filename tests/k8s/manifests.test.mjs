@@ -106,3 +106,27 @@ test("services, ingress, HPA and PDB point at what exists", () => {
     assert.equal(podLabels[key], value);
   }
 });
+
+test("the secured overlay mounts the keys Secret where the flags point", async () => {
+  const text = execFileSync("kubectl", ["kustomize", `${ROOT}k8s/overlays/secured`], { encoding: "utf8" });
+  const secured = parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
+  for (const object of secured) {
+    const Model = await modelFor(object);
+    new Model(object).validate();
+  }
+  const secret = secured.find((o) => o.kind === "Secret");
+  const deployment = secured.find((o) => o.kind === "Deployment");
+  const container = deployment.spec.template.spec.containers[0];
+  const volume = deployment.spec.template.spec.volumes.find((v) => v.secret);
+  assert.equal(volume.secret.secretName, secret.metadata.name);
+  const mount = container.volumeMounts.find((m) => m.name === volume.name);
+  assert.equal(mount.readOnly, true);
+  const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+  for (const [variable, key] of [["PUSH_BROKER_API_KEYS_FILE", "api_keys"],
+    ["PUSH_BROKER_CLIENT_TOKEN_SECRET_FILE", "client_token_secrets"]]) {
+    assert.equal(env[variable], `${mount.mountPath}/${key}`);
+    assert.ok(secret.stringData[key], `the Secret holds ${key}`);
+  }
+  // The base's ConfigMap and probes are still there.
+  assert.ok(container.envFrom.some((e) => e.configMapRef));
+});
