@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "http_edge/epoll_wakeup.h"
 #include "http_edge/sse_format.h"
 
 namespace pushbroker {
@@ -30,15 +31,8 @@ SseLoop::~SseLoop() {
 }
 
 absl::Status SseLoop::Start() {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.fd = wake_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) != 0) {
-    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+  if (absl::Status created = CreateEpollWithWakeFd(epoll_fd_, wake_fd_); !created.ok()) {
+    return created;
   }
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();

@@ -12,17 +12,23 @@
 
 namespace pushbroker::testing {
 
-std::unique_ptr<RawConnection> RawConnection::Connect(int port) {
+int ConnectLoopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return nullptr;
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
-    return nullptr;
+    return -1;
   }
+  return fd;
+}
+
+std::unique_ptr<RawConnection> RawConnection::Connect(int port) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return nullptr;
   return std::unique_ptr<RawConnection>(new RawConnection(fd));
 }
 

@@ -11,6 +11,9 @@
 
 namespace pushbroker::testing {
 
+// A blocking TCP socket connected to 127.0.0.1:port, or -1.
+int ConnectLoopback(int port);
+
 class RawConnection {
  public:
   // Null when the connection fails.
