@@ -181,7 +181,6 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   }
   ReadRequest read;
   read.create = true;
-  read.mark_delivered = true;
   if (last_event_id.has_value()) {
     read.from = ReadRequest::From::kAfterId;
     read.after_id = *last_event_id;
@@ -191,9 +190,18 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   absl::StatusOr<ReadResult> result = store_->Read(client_id, read, now);
   if (!result.ok()) {
     fanout_.Unregister(client_id, sink.get(), now);
+    // The client has no mailbox (refused at --max_mailboxes): keep nothing
+    // of it, or refused clients could grow the broker without bound.
+    if (result.status().code() != absl::StatusCode::kNotFound) fanout_.Forget(client_id);
     return result.status();
   }
+  // Touch cannot fail here: the read above created the mailbox, and a
+  // concurrent delete only means the stream outlives its mailbox briefly.
   (void)store_->Touch(client_id, now, /*create=*/false);
+  if (last_event_id.has_value() && !result->reset.has_value()) {
+    // The client sent this id back, so it has everything through it.
+    store_->ConfirmDelivered(client_id, *MessageId::Parse(*last_event_id));
+  }
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
   if (last_event_id.has_value()) stats_.replays.fetch_add(1, std::memory_order_relaxed);
   if (result->reset.has_value()) {
@@ -201,6 +209,10 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   }
   return OpenedStream{result->position, result->reset, result->earliest_retained,
                       std::move(result->messages)};
+}
+
+void Broker::ConfirmDelivered(const std::string& client_id, const MessageId& through) {
+  store_->ConfirmDelivered(client_id, through);
 }
 
 void Broker::CloseStream(const std::string& client_id, const StreamSink* sink) {
@@ -212,9 +224,13 @@ void Broker::CloseStream(const std::string& client_id, const StreamSink* sink) {
 }
 
 size_t Broker::Sweep() {
-  return store_->ExpireIdle(clock_->Now(), [this](const std::string& client_id) {
-    return fanout_.StreamCount(client_id) > 0;
-  });
+  const std::vector<std::string> removed =
+      store_->ExpireIdle(clock_->Now(), [this](const std::string& client_id) {
+        return fanout_.StreamCount(client_id) > 0;
+      });
+  // A client's last-seen time goes with its mailbox.
+  for (const std::string& client_id : removed) fanout_.Forget(client_id);
+  return removed.size();
 }
 
 }  // namespace pushbroker

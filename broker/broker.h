@@ -88,19 +88,30 @@ class Broker {
   absl::Status DeleteClient(const std::string& client_id);
 
   // Registers `sink` for live messages, then reads what it should replay:
-  // with `last_event_id`, exactly after it (or a reset); without, whatever no
-  // stream of this client has been handed yet. Creates the mailbox if needed.
+  // with `last_event_id`, exactly after it (or a reset), and the id counts as
+  // the client's confirmation of everything through it; without, whatever
+  // the client is not known to have received (see ConfirmDelivered).
+  // Creates the mailbox if needed.
   // RESOURCE_EXHAUSTED when the client has max_streams_per_client already.
   absl::StatusOr<OpenedStream> OpenStream(const std::string& client_id,
                                           const std::optional<std::string>& last_event_id,
                                           std::shared_ptr<StreamSink> sink);
+  // The client is known to have received everything through `through` (its
+  // stream's bytes were acknowledged by the peer's TCP): a later connection
+  // without an id starts after it. Handing a message to a stream is not
+  // enough, since the connection may break before the bytes arrive.
+  void ConfirmDelivered(const std::string& client_id, const MessageId& through);
   // Unregisters a stream that ended for any reason.
   void CloseStream(const std::string& client_id, const StreamSink* sink);
   // Every live stream on this process, to close them one by one (drain).
   std::vector<std::shared_ptr<StreamSink>> LiveStreams() { return fanout_.AllSinks(); }
 
-  // Expires messages and idle mailboxes; call periodically.
+  // Expires messages and idle mailboxes; call periodically. Returns the
+  // mailboxes removed.
   size_t Sweep();
+  // Clients with presence state on this process (live streams or a
+  // last-seen time); bounded by the mailboxes that exist.
+  size_t TrackedClients() const { return fanout_.TrackedClients(); }
 
   const BrokerStats& stats() const { return stats_; }
   const ValidationLimits& limits() const { return options_.limits; }

@@ -75,6 +75,16 @@ std::vector<std::shared_ptr<StreamSink>> LocalFanout::AllSinks() {
   return all;
 }
 
+size_t LocalFanout::TrackedClients() const {
+  size_t tracked = 0;
+  for (const Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    tracked += shard.last_seen.size();
+    for (const auto& [client_id, sinks] : shard.sinks) tracked += shard.last_seen.count(client_id) == 0;
+  }
+  return tracked;
+}
+
 void LocalFanout::Forget(const std::string& client_id) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);

@@ -41,6 +41,8 @@ class LocalFanout final : public AppendListener {
   std::vector<std::shared_ptr<StreamSink>> SinksOf(const std::string& client_id);
   std::vector<std::shared_ptr<StreamSink>> AllSinks();
   void Forget(const std::string& client_id);
+  // Clients this registry keeps anything for (streams or a last-seen time).
+  size_t TrackedClients() const;
 
  private:
   struct Shard {

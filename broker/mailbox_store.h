@@ -40,14 +40,13 @@ struct AppendedMessage {
 struct ReadRequest {
   enum class From {
     kOldestRetained,  // everything retained (History with no after_id)
-    kUndelivered,     // what no stream of this client has been handed yet
+    kUndelivered,     // what no reader of this client is known to have received
     kAfterId,         // exactly after `after_id`, or a reset
   };
   From from = From::kOldestRetained;
   std::string after_id;   // raw text, for kAfterId
   size_t limit = SIZE_MAX;
-  bool create = false;          // create the mailbox when it does not exist
-  bool mark_delivered = false;  // advance the undelivered cursor past what is returned
+  bool create = false;  // create the mailbox when it does not exist
 };
 
 struct ReadResult {
@@ -123,6 +122,12 @@ class MailboxStore {
   virtual absl::StatusOr<ReadResult> Read(const std::string& client_id,
                                           const ReadRequest& request, absl::Time now) = 0;
 
+  // Records that a reader of this client received everything through
+  // `through` (a TCP-acknowledged stream write, or an id the client sent
+  // back): kUndelivered reads start after it. An id of another epoch, or a
+  // missing mailbox, changes nothing.
+  virtual void ConfirmDelivered(const std::string& client_id, const MessageId& through) = 0;
+
   // Marks the mailbox active now (the idle TTL restarts). With `create`, a
   // missing mailbox is created; without, it is NOT_FOUND.
   virtual absl::Status Touch(const std::string& client_id, absl::Time now, bool create) = 0;
@@ -145,9 +150,10 @@ class MailboxStore {
   virtual absl::Status Delete(const std::string& client_id) = 0;
 
   // Drops expired messages, and mailboxes idle (no activity, no live stream
-  // per `is_online`) for longer than the TTL. Returns mailboxes removed.
-  virtual size_t ExpireIdle(absl::Time now,
-                            const std::function<bool(const std::string&)>& is_online) = 0;
+  // per `is_online`) for longer than the TTL. Returns the clients whose
+  // mailboxes were removed, so per-client state elsewhere can go with them.
+  virtual std::vector<std::string> ExpireIdle(
+      absl::Time now, const std::function<bool(const std::string&)>& is_online) = 0;
 
   // Counts for metrics; may walk every mailbox.
   virtual StoreStats Stats() = 0;

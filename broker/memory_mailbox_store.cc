@@ -107,7 +107,6 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     }
     mailbox.last_activity = now;
     size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message) : 0;
-    if (streams > 0) mailbox.delivered_through = message.id.offset;
     appended.push_back(AppendedMessage{client_id, message.id, streams});
   }
   if (total_bytes_.load(std::memory_order_relaxed) > retention_.memory_budget_bytes) {
@@ -159,12 +158,17 @@ absl::StatusOr<ReadResult> MemoryMailboxStore::Read(const std::string& client_id
     }
     result.messages.push_back(message);
   }
-  if (request.mark_delivered) {
-    const uint64_t through =
-        result.more ? result.messages.back().id.offset : mailbox.next_offset - 1;
-    mailbox.delivered_through = std::max(mailbox.delivered_through, through);
-  }
   return result;
+}
+
+void MemoryMailboxStore::ConfirmDelivered(const std::string& client_id, const MessageId& through) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.mailboxes.find(client_id);
+  if (it == shard.mailboxes.end()) return;
+  Mailbox& mailbox = it->second;
+  if (through.epoch != mailbox.epoch || through.offset >= mailbox.next_offset) return;
+  mailbox.delivered_through = std::max(mailbox.delivered_through, through.offset);
 }
 
 absl::Status MemoryMailboxStore::Touch(const std::string& client_id, absl::Time now,
@@ -290,8 +294,8 @@ absl::Status MemoryMailboxStore::Delete(const std::string& client_id) {
   return absl::OkStatus();
 }
 
-size_t MemoryMailboxStore::ExpireIdle(absl::Time now,
-                                      const std::function<bool(const std::string&)>& is_online) {
+std::vector<std::string> MemoryMailboxStore::ExpireIdle(
+    absl::Time now, const std::function<bool(const std::string&)>& is_online) {
   std::vector<std::string> removed;
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
@@ -308,7 +312,7 @@ size_t MemoryMailboxStore::ExpireIdle(absl::Time now,
     }
   }
   for (const std::string& client_id : removed) ForgetTopics(client_id);
-  return removed.size();
+  return removed;
 }
 
 void MemoryMailboxStore::EnforceBudget() {

@@ -36,6 +36,7 @@ class MemoryMailboxStore final : public MailboxStore {
                                                       absl::Time expires_at) override;
   absl::StatusOr<ReadResult> Read(const std::string& client_id, const ReadRequest& request,
                                   absl::Time now) override;
+  void ConfirmDelivered(const std::string& client_id, const MessageId& through) override;
   absl::Status Touch(const std::string& client_id, absl::Time now, bool create) override;
   absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) override;
   std::vector<std::string> ListClients() override;
@@ -44,8 +45,8 @@ class MemoryMailboxStore final : public MailboxStore {
   absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) override;
   std::vector<std::string> TopicMembers(const std::string& topic) override;
   absl::Status Delete(const std::string& client_id) override;
-  size_t ExpireIdle(absl::Time now,
-                    const std::function<bool(const std::string&)>& is_online) override;
+  std::vector<std::string> ExpireIdle(
+      absl::Time now, const std::function<bool(const std::string&)>& is_online) override;
   StoreStats Stats() override;
 
  private:
@@ -54,7 +55,7 @@ class MemoryMailboxStore final : public MailboxStore {
   struct Mailbox {
     uint64_t epoch = 0;
     uint64_t next_offset = 1;
-    uint64_t delivered_through = 0;  // offsets up to here were handed to a stream
+    uint64_t delivered_through = 0;  // offsets up to here were confirmed received
     std::deque<Message> messages;
     size_t bytes = 0;  // MessageBytes of `messages`
     absl::Time last_activity;

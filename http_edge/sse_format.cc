@@ -32,6 +32,10 @@ std::string EncodeSseEvent(absl::string_view id, absl::string_view event, absl::
   return out;
 }
 
+std::string EncodeSseIdOnly(absl::string_view id) {
+  return absl::StrCat("id: ", UpToLineBreak(id), "\n\n");
+}
+
 std::string EncodeSseRetry(uint32_t retry_ms) { return absl::StrCat("retry: ", retry_ms, "\n\n"); }
 
 std::string EncodeSseComment(absl::string_view text) {

@@ -17,6 +17,10 @@ namespace pushbroker {
 // upstream); they are cut at the first such byte here as a last defence.
 std::string EncodeSseEvent(absl::string_view id, absl::string_view event, absl::string_view data);
 
+// `id: <id>` and a blank line: sets the parser's last event id without
+// dispatching an event (the WHATWG parser skips an event with no data).
+std::string EncodeSseIdOnly(absl::string_view id);
+
 // `retry: <ms>` on its own, as a block of its own.
 std::string EncodeSseRetry(uint32_t retry_ms);
 

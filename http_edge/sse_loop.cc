@@ -1,6 +1,10 @@
 #include "http_edge/sse_loop.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -19,10 +24,26 @@ namespace {
 
 constexpr size_t kMaxIovecs = 64;
 
+// How many bytes the peer's TCP has acknowledged on `fd`; nullopt when `fd`
+// is not a TCP socket.
+std::optional<uint64_t> BytesAcked(int fd) {
+  tcp_info info{};
+  socklen_t length = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0 ||
+      length < offsetof(tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked)) {
+    return std::nullopt;
+  }
+  return info.tcpi_bytes_acked;
+}
+
 }  // namespace
 
-SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, EdgeStats* stats)
-    : options_(options), on_closed_(std::move(on_closed)), stats_(stats) {}
+SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
+                 EdgeStats* stats)
+    : options_(options),
+      on_closed_(std::move(on_closed)),
+      on_confirmed_(std::move(on_confirmed)),
+      stats_(stats) {}
 
 SseLoop::~SseLoop() {
   Stop();
@@ -94,6 +115,15 @@ void SseLoop::TakeRequests() {
     connection.stream = stream;
     connection.fd = fd;
     connection.last_progress = absl::Now();
+    // What the socket sent before (the response headers) is what it has had
+    // acknowledged plus what still waits in its send queue.
+    if (std::optional<uint64_t> acked = BytesAcked(fd); acked.has_value()) {
+      int queued = 0;
+      if (::ioctl(fd, SIOCOUTQ, &queued) != 0) queued = 0;
+      connection.sent_before_adoption = *acked + static_cast<uint64_t>(queued);
+    } else {
+      connection.acks_known = false;
+    }
     fd_of_[stream.get()] = fd;
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -159,17 +189,39 @@ void SseLoop::Flush(Connection& connection) {
       const size_t rest = front.bytes.size() - connection.front_written;
       if (left >= rest) {
         left -= rest;
+        connection.written += rest;
         if (front.published_at != absl::InfinitePast()) {
           stats_->publish_to_write.Observe(absl::ToDoubleSeconds(now - front.published_at));
+        }
+        if (front.through_offset != 0) {
+          connection.unconfirmed.emplace_back(connection.written, front.through_offset);
         }
         connection.outbox.pop_front();
         connection.front_written = 0;
       } else {
         connection.front_written += left;
+        connection.written += left;
         left = 0;
       }
     }
+    if (!connection.acks_known) ConfirmAcknowledged(connection);
   }
+}
+
+void SseLoop::ConfirmAcknowledged(Connection& connection) {
+  if (connection.unconfirmed.empty()) return;
+  uint64_t acked = connection.written;  // not TCP: what was written counts
+  if (connection.acks_known) {
+    const std::optional<uint64_t> total = BytesAcked(connection.fd);
+    if (!total.has_value()) return;
+    acked = *total > connection.sent_before_adoption ? *total - connection.sent_before_adoption : 0;
+  }
+  uint64_t through = 0;
+  while (!connection.unconfirmed.empty() && connection.unconfirmed.front().first <= acked) {
+    through = connection.unconfirmed.front().second;
+    connection.unconfirmed.pop_front();
+  }
+  if (through != 0) on_confirmed_(connection.stream, through);
 }
 
 void SseLoop::Drain(Connection& connection) {
@@ -187,6 +239,9 @@ void SseLoop::Drain(Connection& connection) {
 void SseLoop::CloseConnection(int fd, StreamEnd why) {
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
+  // What the peer acknowledged before the end counts as received; the rest
+  // is replayed to the client's next connection.
+  ConfirmAcknowledged(it->second);
   std::shared_ptr<SseStream> stream = std::move(it->second.stream);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
@@ -229,6 +284,10 @@ void SseLoop::ExpireTokens(absl::Time now) {
   }
 }
 
+void SseLoop::ConfirmAll() {
+  for (auto& [fd, connection] : connections_) ConfirmAcknowledged(connection);
+}
+
 void SseLoop::Run() {
   epoll_event events[256];
   absl::Time next_beat = absl::Now() + options_.heartbeat_interval;
@@ -264,6 +323,7 @@ void SseLoop::Run() {
     const absl::Time now = absl::Now();
     if (now >= next_expiry_check) {
       ExpireTokens(now);  // their wake-ups flush them on the next turn
+      ConfirmAll();
       next_expiry_check = now + absl::Seconds(1);
     }
     if (now >= next_beat) {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -32,14 +33,18 @@ struct SseLoopOptions {
 };
 
 // Adopt() and Wake() are safe for concurrent access from multiple threads;
-// everything else happens on the loop's own thread. The close callback runs
-// on the loop thread, once per adopted stream, and must not block.
+// everything else happens on the loop's own thread. The callbacks run on the
+// loop thread and must not block: the close callback once per adopted
+// stream, the confirmed callback whenever the peer's TCP has acknowledged
+// the bytes of events through a higher mailbox offset than before.
 class SseLoop {
  public:
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
+  using ConfirmedCallback = std::function<void(const std::shared_ptr<SseStream>&, uint64_t offset)>;
 
   // `stats` must outlive the loop.
-  SseLoop(SseLoopOptions options, ClosedCallback on_closed, EdgeStats* stats);
+  SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
+          EdgeStats* stats);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
   ~SseLoop();
@@ -63,6 +68,13 @@ class SseLoop {
     bool end_after = false;    // close once the outbox is empty
     absl::Time ending_since = absl::InfiniteFuture();
     absl::Time last_progress;  // the last time the peer accepted bytes
+    // Delivery confirmation: bytes this loop wrote, what the socket had sent
+    // before adoption (the headers), and the events not yet acknowledged,
+    // as (end of their bytes in written, mailbox offset).
+    uint64_t written = 0;
+    uint64_t sent_before_adoption = 0;
+    bool acks_known = true;  // false: not TCP; a write counts as received
+    std::deque<std::pair<uint64_t, uint64_t>> unconfirmed;
   };
 
   void Run();
@@ -71,12 +83,17 @@ class SseLoop {
   void Flush(Connection& connection);
   void Drain(Connection& connection);
   void CloseConnection(int fd, StreamEnd why);
+  // Reports the events whose bytes the peer has acknowledged.
+  void ConfirmAcknowledged(Connection& connection);
   void Heartbeat(absl::Time now);
   // Ends the streams whose client token has expired.
   void ExpireTokens(absl::Time now);
+  // Once a second: the events each peer has acknowledged since.
+  void ConfirmAll();
 
   const SseLoopOptions options_;
   const ClosedCallback on_closed_;
+  const ConfirmedCallback on_confirmed_;
   EdgeStats* const stats_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

@@ -24,18 +24,20 @@ void SseStream::QueueMessageLocked(const Message& message) {
   queued_through_ = message.id.offset;
   EnqueueLocked(OutChunk{
       EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data)),
-      message.published_at});
+      message.published_at, message.id.offset});
 }
 
-void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through) {
+void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch) {
   bool wake;
   {
     absl::MutexLock lock(&mu_);
+    epoch_ = epoch;
     if (!opening_chunks.empty()) {
       // Opening chunks go before anything held back.
       queued_bytes_ += opening_chunks.size();
       opening_bytes_ = opening_chunks.size();
-      queued_.push_front(OutChunk{std::move(opening_chunks)});
+      queued_.push_front(
+          OutChunk{std::move(opening_chunks), absl::InfinitePast(), replayed_through});
     }
     queued_through_ = replayed_through;
     priming_ = false;
@@ -113,6 +115,11 @@ SseStream::Batch SseStream::TakeQueued() {
   opening_bytes_ = 0;
   batch.end_after = ending_;
   return batch;
+}
+
+uint64_t SseStream::epoch() const {
+  absl::MutexLock lock(&mu_);
+  return epoch_;
 }
 
 bool SseStream::overflowed() const {

@@ -24,6 +24,9 @@ class SseLoop;
 struct OutChunk {
   std::string bytes;
   absl::Time published_at = absl::InfinitePast();  // InfinitePast: not a live message
+  // The highest mailbox offset whose event these bytes complete (0: none).
+  // Once the peer acknowledges them, the client has the messages through it.
+  uint64_t through_offset = 0;
 };
 
 // Safe for concurrent access from multiple threads. Until Prime() the
@@ -43,8 +46,12 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   absl::Time opened_at() const { return opened_at_; }
 
   // Queues the opening chunks (retry advice, reset notice, replay) and goes
-  // live. `replayed_through` is the last offset the replay covered (0: none).
-  void Prime(std::string opening_chunks, uint64_t replayed_through) ABSL_LOCKS_EXCLUDED(mu_);
+  // live. `replayed_through` is the last offset the replay covered (0: none);
+  // `epoch` is the mailbox epoch the stream's ids belong to.
+  void Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The mailbox epoch given to Prime (0 before).
+  uint64_t epoch() const ABSL_LOCKS_EXCLUDED(mu_);
 
   void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -83,6 +90,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
 
   mutable absl::Mutex mu_;
   bool priming_ ABSL_GUARDED_BY(mu_) = true;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Message> held_while_priming_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_through_ ABSL_GUARDED_BY(mu_) = 0;  // highest offset queued
   std::deque<OutChunk> queued_ ABSL_GUARDED_BY(mu_);

@@ -175,11 +175,42 @@ TEST_F(BrokerTest, OpenStreamReplaysUndeliveredThenGoesLive) {
   EXPECT_EQ(live->streams, 1u);
   EXPECT_EQ(sink->delivered(), (std::vector<std::string>{"live"}));
 
-  // A second tab without Last-Event-ID gets nothing old: both were handed out.
+  // Handing is not delivering: until the first tab's bytes are confirmed, a
+  // second tab without Last-Event-ID gets both again.
   auto tab2 = std::make_shared<RecordingSink>();
-  EXPECT_TRUE(broker_.OpenStream("alice", std::nullopt, tab2)->replay.empty());
-  EXPECT_EQ(broker_.Publish(ToClient("alice", "both"))->streams, 2u);
-  EXPECT_EQ(broker_.GetClient("alice")->streams, 2u);
+  EXPECT_EQ(broker_.OpenStream("alice", std::nullopt, tab2)->replay.size(), 2u);
+  // Once they are, it gets nothing old.
+  broker_.ConfirmDelivered("alice", *MessageId::Parse(live->id));
+  auto tab3 = std::make_shared<RecordingSink>();
+  EXPECT_TRUE(broker_.OpenStream("alice", std::nullopt, tab3)->replay.empty());
+  EXPECT_EQ(broker_.Publish(ToClient("alice", "all"))->streams, 3u);
+  EXPECT_EQ(broker_.GetClient("alice")->streams, 3u);
+}
+
+TEST_F(BrokerTest, AnIdSentBackConfirmsEverythingThroughIt) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
+  // The first connection was handed all three and broke before reading.
+  auto lost = std::make_shared<RecordingSink>();
+  ASSERT_EQ(broker_.OpenStream("alice", std::nullopt, lost)->replay.size(), 3u);
+  broker_.CloseStream("alice", lost.get());
+  // Without an id, nothing was confirmed: all three again.
+  auto again = std::make_shared<RecordingSink>();
+  ASSERT_EQ(broker_.OpenStream("alice", std::nullopt, again)->replay.size(), 3u);
+  broker_.CloseStream("alice", again.get());
+  // A reconnect with the second id confirms the first two.
+  auto resumed = std::make_shared<RecordingSink>();
+  ASSERT_EQ(broker_.OpenStream("alice", ids[1], resumed)->replay.size(), 1u);
+  broker_.CloseStream("alice", resumed.get());
+  auto fresh = std::make_shared<RecordingSink>();
+  auto opened = broker_.OpenStream("alice", std::nullopt, fresh);
+  ASSERT_EQ(opened->replay.size(), 1u);
+  EXPECT_EQ(opened->replay[0].payload->data, "2");
+  // An id of another epoch confirms nothing.
+  broker_.ConfirmDelivered("alice", MessageId{opened->position.epoch + 1, 3});
+  EXPECT_EQ(broker_.OpenStream("alice", std::nullopt, std::make_shared<RecordingSink>())
+                ->replay.size(),
+            1u);
 }
 
 TEST_F(BrokerTest, OpenStreamWithLastEventIdReplaysExactly) {
@@ -231,6 +262,34 @@ TEST_F(BrokerTest, SweepDropsIdleMailboxesButNotOnlineOnes) {
   EXPECT_EQ(broker_.Sweep(), 1u);
   EXPECT_EQ(broker_.GetClient("idle").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(broker_.GetClient("online").ok());
+}
+
+TEST_F(BrokerTest, PresenceStateGoesWithTheMailbox) {
+  for (int i = 0; i < 1000; ++i) {
+    const std::string client = "visitor-" + std::to_string(i);
+    auto sink = std::make_shared<RecordingSink>();
+    ASSERT_TRUE(broker_.OpenStream(client, std::nullopt, sink).ok());
+    broker_.CloseStream(client, sink.get());
+  }
+  EXPECT_EQ(broker_.TrackedClients(), 1000u);
+  clock_.Advance(absl::Hours(25));
+  EXPECT_EQ(broker_.Sweep(), 1000u);
+  EXPECT_EQ(broker_.TrackedClients(), 0u);
+}
+
+TEST(BrokerLimitsTest, StreamsRefusedAtTheMailboxLimitLeaveNothingBehind) {
+  ManualClock clock(absl::FromUnixSeconds(1700000000));
+  MemoryMailboxStore store(RetentionPolicy{}, StoreLimits{/*max_mailboxes=*/1});
+  Broker broker(BrokerOptions{}, &store, &clock);
+  ASSERT_TRUE(broker.OpenStream("first", std::nullopt, std::make_shared<RecordingSink>()).ok());
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(broker.OpenStream("refused-" + std::to_string(i), std::nullopt,
+                                std::make_shared<RecordingSink>())
+                  .status()
+                  .code(),
+              absl::StatusCode::kResourceExhausted);
+  }
+  EXPECT_EQ(broker.TrackedClients(), 1u);
 }
 
 TEST_F(BrokerTest, HistoryRejectsMalformedAfterId) {

@@ -92,15 +92,22 @@ TEST_F(MemoryMailboxStoreTest, LimitCutsAndSaysMore) {
   EXPECT_TRUE(result.more);
 }
 
-TEST_F(MemoryMailboxStoreTest, UndeliveredCursorAdvancesWhenMarked) {
+TEST_F(MemoryMailboxStoreTest, UndeliveredCursorAdvancesOnlyWhenConfirmed) {
   Append("alice", "offline1");
   Append("alice", "offline2");
   ReadRequest undelivered;
   undelivered.from = ReadRequest::From::kUndelivered;
-  undelivered.mark_delivered = true;
+  ReadResult first = Read("alice", undelivered);
+  EXPECT_EQ(Data(first), (std::vector<std::string>{"offline1", "offline2"}));
+  // Reading is not receiving: the same answer until the client confirms.
   EXPECT_EQ(Data(Read("alice", undelivered)), (std::vector<std::string>{"offline1", "offline2"}));
+  store_.ConfirmDelivered("alice", first.messages.back().id);
   EXPECT_TRUE(Read("alice", undelivered).messages.empty());
   Append("alice", "later");
+  EXPECT_EQ(Data(Read("alice", undelivered)), (std::vector<std::string>{"later"}));
+  // An id past the mailbox, or of another epoch, confirms nothing.
+  store_.ConfirmDelivered("alice", MessageId{first.position.epoch, 99});
+  store_.ConfirmDelivered("alice", MessageId{first.position.epoch + 1, 3});
   EXPECT_EQ(Data(Read("alice", undelivered)), (std::vector<std::string>{"later"}));
 }
 
@@ -117,8 +124,9 @@ TEST_F(MemoryMailboxStoreTest, IdleMailboxesExpireUnlessOnline) {
   Append("bob", "y");
   auto nobody_online = [](const std::string&) { return false; };
   auto alice_online = [](const std::string& id) { return id == "alice"; };
-  EXPECT_EQ(store_.ExpireIdle(kStart + absl::Minutes(30), nobody_online), 0u);
-  EXPECT_EQ(store_.ExpireIdle(kStart + absl::Hours(2), alice_online), 1u);
+  EXPECT_TRUE(store_.ExpireIdle(kStart + absl::Minutes(30), nobody_online).empty());
+  EXPECT_EQ(store_.ExpireIdle(kStart + absl::Hours(2), alice_online),
+            std::vector<std::string>{"bob"});
   EXPECT_TRUE(store_.Describe("alice", kStart + absl::Hours(2)).ok());
   EXPECT_EQ(store_.Describe("bob", kStart).status().code(), absl::StatusCode::kNotFound);
 }
