@@ -31,6 +31,9 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                     MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
   registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
                     [&store] { return static_cast<double>(store.Stats().mailboxes); });
+  registry.AddValue("pushbroker_tracked_clients",
+                    "Clients with presence state here (live streams or a last-seen time).",
+                    MetricType::kGauge, [&broker] { return static_cast<double>(broker.TrackedClients()); });
   registry.AddValue("pushbroker_mailbox_messages", "Messages retained across all mailboxes.",
                     MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().messages); });
   registry.AddValue("pushbroker_mailbox_bytes",
@@ -92,6 +95,9 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                     });
   registry.AddValue("pushbroker_polls_total", "Long-poll requests admitted.", MetricType::kCounter,
                     [&edge] { return Load(edge.polls); });
+  registry.AddValue("pushbroker_polls_abandoned_total",
+                    "Long-polls whose client went away while they waited.", MetricType::kCounter,
+                    [&edge] { return Load(edge.polls_abandoned); });
   registry.AddValue("pushbroker_connections_refused_total",
                     "Streams and polls refused over --max_connections.", MetricType::kCounter,
                     [&edge] { return Load(edge.refused_over_limit); });

@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "auth/bearer.h"
 #include "broker/status_macros.h"
 
 namespace pushbroker {
@@ -28,12 +29,13 @@ absl::StatusOr<std::unique_ptr<ApiKeys>> ApiKeys::Open(const std::string& path) 
 
 absl::StatusOr<std::string> ApiKeys::Identify(absl::string_view authorization) const {
   if (!required()) return std::string();
-  if (!absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
+  const std::optional<absl::string_view> key = BearerToken(authorization);
+  if (!key.has_value()) {
     return absl::UnauthenticatedError("this broker needs an API key: send metadata 'authorization: Bearer <key>'");
   }
   // Digests have one length, so comparing them in constant time hides both
   // the key and its length.
-  const std::string presented = Sha256(authorization.substr(7));
+  const std::string presented = Sha256(*key);
   bool match = false;
   for (const std::string& key : *file_->current()) {
     match |= CRYPTO_memcmp(Sha256(key).data(), presented.data(), presented.size()) == 0;

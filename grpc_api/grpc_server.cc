@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
@@ -84,6 +85,10 @@ GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status GrpcServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
+  // Registers health.proto in the generated pool, where reflection looks
+  // for the symbols it is asked about (grpcurl describes a method before
+  // it calls it). Referencing it also keeps the linker from dropping it.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!options_.reflection) builder.SetOption(std::make_unique<WithoutReflection>());

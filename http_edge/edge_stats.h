@@ -25,6 +25,7 @@ struct EdgeStats {
   Histogram publish_to_write{Histogram::LatencyBounds()};
   std::array<std::atomic<uint64_t>, kStreamEnds> stream_ends{};
   std::atomic<uint64_t> polls{0};
+  std::atomic<uint64_t> polls_abandoned{0};  // the peer left while the poll waited
   std::atomic<uint64_t> refused_over_limit{0};
 };
 

@@ -73,6 +73,11 @@ void HandoffServer::CommitHandoff(const httplib::Request& req) {
   if (connection != nullptr && connection->stream) connection->committed = true;
 }
 
+int HandoffServer::SocketOf(const httplib::Request& req) {
+  Connection* connection = Find(req);
+  return connection == nullptr ? -1 : connection->fd;
+}
+
 absl::Status HandoffServer::StartConnections() { return gate_.Start(); }
 
 void HandoffServer::StopConnections() {
@@ -89,6 +94,7 @@ void HandoffServer::ServeConnection(int sock, uint32_t served) {
   SocketStream stream(sock, Seconds(read_timeout_sec_, read_timeout_usec_),
                       Seconds(write_timeout_sec_, write_timeout_usec_));
   Connection connection;
+  connection.fd = sock;
   std::string serial;
   {
     absl::MutexLock lock(&mu_);

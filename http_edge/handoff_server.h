@@ -60,12 +60,16 @@ class HandoffServer final : public httplib::Server {
       ABSL_LOCKS_EXCLUDED(mu_);
   // From the content provider: the headers are out; hand the socket over.
   void CommitHandoff(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
+  // From inside a handler: the socket its request arrived on, to watch for
+  // the peer going away (never to read or write); -1 when unknown.
+  int SocketOf(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Re-listens the bound socket with a larger backlog than httplib's 5.
   bool SetListenBacklog(int backlog);
 
  private:
   struct Connection {
+    int fd = -1;
     std::shared_ptr<SseStream> stream;
     bool committed = false;
   };

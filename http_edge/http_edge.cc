@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "auth/bearer.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
 #include "http_edge/listen_socket_options.h"
@@ -32,17 +33,25 @@ std::string ResetData(const OpenedStream& opened, const std::optional<std::strin
 }
 
 // The stream's opening: retry advice, a reset notice when the client's id
-// could not be continued, then the replay. One chunk.
+// could not be continued (or, for a client that sent no id, an id-only
+// event), then the replay. One chunk.
 std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::string>& last_event_id,
                          uint32_t retry_ms) {
   std::string body = EncodeSseRetry(retry_ms);
+  const uint64_t before_replay =
+      opened.replay.empty() ? opened.position.next_offset - 1 : opened.replay.front().id.offset - 1;
+  const std::string position = MessageId{opened.position.epoch, before_replay}.ToString();
   if (opened.reset.has_value()) {
     // The reset carries the id just before the replay, so a reconnect right
     // after it continues from there instead of resetting again.
-    const uint64_t before_replay =
-        opened.replay.empty() ? opened.position.next_offset - 1 : opened.replay.front().id.offset - 1;
-    body += EncodeSseEvent(MessageId{opened.position.epoch, before_replay}.ToString(), "reset",
-                           ResetData(opened, last_event_id));
+    body += EncodeSseEvent(position, "reset", ResetData(opened, last_event_id));
+  } else if (!last_event_id.has_value()) {
+    // A client that connects without an id holds its position from the
+    // first byte: an event with an id and no data sets EventSource's
+    // lastEventId without dispatching anything. If the connection breaks
+    // before any message arrives, the browser reconnects with this id and
+    // the replay is exact.
+    body += EncodeSseIdOnly(position);
   }
   for (const Message& message : opened.replay) {
     body += EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data);
@@ -73,6 +82,9 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
         SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5), options_.stream_stall_timeout},
         [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
           OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
+        },
+        [this](const std::shared_ptr<SseStream>& stream, uint64_t offset) {
+          broker_->ConfirmDelivered(stream->client_id(), MessageId{stream->epoch(), offset});
         },
         &stats_));
   }
@@ -118,8 +130,8 @@ bool HttpEdge::TryReserveStream(httplib::Response& res) {
 std::string HttpEdge::TokenOf(const httplib::Request& req) const {
   if (std::string token = req.get_param_value("token"); !token.empty()) return token;
   const std::string authorization = req.get_header_value("Authorization");
-  if (absl::StartsWithIgnoreCase(authorization, "Bearer ")) {
-    return std::string(absl::StripAsciiWhitespace(absl::string_view(authorization).substr(7)));
+  if (std::optional<absl::string_view> token = BearerToken(authorization); token.has_value()) {
+    return std::string(*token);
   }
   for (absl::string_view cookie : absl::StrSplit(req.get_header_value("Cookie"), ';')) {
     cookie = absl::StripAsciiWhitespace(cookie);
@@ -247,7 +259,8 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
                  {"resumed", last_event_id.has_value()},
                  {"reset", opened->reset ? std::string(ResetReasonName(*opened->reset)) : ""},
                  {"replayed", opened->replay.size()}});
-  stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_through);
+  stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_through,
+                opened->position.epoch);
 
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
@@ -298,7 +311,17 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
     // Nothing to answer yet: wait for the next message. What arrives is new,
     // since the replay read after registration found nothing.
     // A poll never waits past its token's expiry.
-    waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()), stopping_);
+    const bool peer_waits = waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()),
+                                         stopping_, server_.SocketOf(req));
+    if (!peer_waits) {
+      // The client gave up (page closed, fetch aborted, proxy timeout): free
+      // its slot and this thread now. What arrived stays in the mailbox.
+      broker_->CloseStream(client_id, waiter.get());
+      open_streams_.fetch_sub(1);
+      stats_.polls_abandoned.fetch_add(1, std::memory_order_relaxed);
+      res.status = 499;  // never sent: the connection is gone
+      return;
+    }
     batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
     batch.retry_ms = waiter->retry_ms();
   } else {

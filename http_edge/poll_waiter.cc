@@ -1,11 +1,21 @@
 #include "http_edge/poll_waiter.h"
 
+#include <poll.h>
+
 #include <algorithm>
 
 namespace pushbroker {
 namespace {
-// How often a waiting poll looks at the edge's stopping flag.
+// How often a waiting poll looks at the edge's stopping flag and its peer.
 constexpr absl::Duration kStopCheck = absl::Milliseconds(100);
+
+// True when the peer closed or reset the connection. Bytes it sent (a
+// pipelined request) do not count.
+bool PeerGone(int fd) {
+  if (fd < 0) return false;
+  pollfd pfd{fd, POLLRDHUP, 0};
+  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 }  // namespace
 
 void PollWaiter::Deliver(const Message& message) {
@@ -19,15 +29,17 @@ void PollWaiter::Close(CloseCause cause, uint32_t retry_ms) {
   if (cause == CloseCause::kDisconnected || cause == CloseCause::kShutdown) retry_ms_ = retry_ms;
 }
 
-void PollWaiter::Wait(absl::Duration timeout, const std::atomic<bool>& stopping) {
+bool PollWaiter::Wait(absl::Duration timeout, const std::atomic<bool>& stopping, int peer_fd) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !messages_.empty() || closed_; };
   while (!done() && !stopping.load()) {
+    if (PeerGone(peer_fd)) return false;
     const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return;
+    if (left <= absl::ZeroDuration()) return true;
     mu_.AwaitWithTimeout(absl::Condition(&done), std::min(left, kStopCheck));
   }
+  return true;
 }
 
 std::vector<Message> PollWaiter::TakeAfter(uint64_t after_offset) {

@@ -24,8 +24,11 @@ class PollWaiter final : public StreamSink {
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until something was delivered, the broker closed the waiter, or
-  // `timeout` passed; gives up early once `stopping` is set.
-  void Wait(absl::Duration timeout, const std::atomic<bool>& stopping) ABSL_LOCKS_EXCLUDED(mu_);
+  // `timeout` passed; gives up early once `stopping` is set, or when the
+  // peer of `peer_fd` (the poll's connection; -1: none) goes away. Returns
+  // false when the peer went away: nobody is left to answer.
+  bool Wait(absl::Duration timeout, const std::atomic<bool>& stopping, int peer_fd = -1)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The delivered messages with an offset above `after_offset`, in order.
   std::vector<Message> TakeAfter(uint64_t after_offset) ABSL_LOCKS_EXCLUDED(mu_);

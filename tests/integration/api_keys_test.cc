@@ -71,6 +71,16 @@ TEST_F(ApiKeysTest, EveryCallNeedsAListedKey) {
   EXPECT_EQ(history.messages(0).data(), "accepted");
 }
 
+TEST_F(ApiKeysTest, TheBearerSchemeIsReadAsRfc7235WritesIt) {
+  // RFC 7235: the scheme in any case, then one or more spaces or tabs.
+  for (const std::string& spelling : {std::string("Bearer  ") + kKeyA, std::string("bearer ") + kKeyA,
+                                      std::string("BEARER   ") + kKeyA}) {
+    EXPECT_TRUE(PublishWith(spelling, "accepted").ok()) << spelling;
+  }
+  EXPECT_EQ(PublishWith(std::string("Bearer") + kKeyA, "refused").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST_F(ApiKeysTest, HealthStaysOpenForProbes) {
   EXPECT_EQ(HealthStatus(channel_, ""), 1);
   EXPECT_EQ(HealthStatus(channel_, "pushbroker.v1.Broker"), 1);

@@ -7,6 +7,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/raw_connection.h"
 
 namespace pushbroker::testing {
 namespace {
@@ -163,6 +164,33 @@ TEST_F(LongPollTest, ShutdownAnswersWaitingPollsPromptly) {
   if (res) {
     EXPECT_EQ(res->status, 200);
   }
+}
+
+TEST_F(LongPollTest, AnAbandonedPollFreesItsSlotAndThreadAtOnce) {
+  // Few request threads, so held ones would starve everyone else.
+  StartBroker([](AppOptions& options) { options.http.max_http_threads = 4; });
+  const std::string request =
+      "GET /v1/poll?client_id=alice&timeout_ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  // More aborted polls than --max_streams_per_client (16) and than threads.
+  for (int i = 0; i < 20; ++i) {
+    auto connection = RawConnection::Connect(app_->http_port());
+    ASSERT_NE(connection, nullptr);
+    ASSERT_TRUE(connection->Send(request));
+    ASSERT_TRUE(WaitForStreams("alice", 1)) << "poll " << i;
+    const absl::Time closed = absl::Now();
+    connection.reset();  // the page is closed
+    ASSERT_TRUE(WaitForStreams("alice", 0, absl::Seconds(1))) << "poll " << i;
+    EXPECT_LT(absl::Now() - closed, absl::Milliseconds(900));
+  }
+  // The client is not locked out, and other requests are served at once.
+  auto stream = OpenStream("alice");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->status(), 200);
+  PublishTo("alice", "still here");
+  auto events = stream->Take(1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data, "still here");
+  EXPECT_EQ(Data(Poll("bob", "", 0)), std::vector<std::string>{});
 }
 
 TEST_F(LongPollTest, TheDemoPageIsServed) {
