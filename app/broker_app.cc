@@ -64,14 +64,17 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());
   http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get());
-  RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_);
   admin_ = std::make_unique<AdminServer>(
       options_.admin,
       [this] {
-        absl::MutexLock lock(&mu_);
-        return ready_ && !stopping_;
+        {
+          absl::MutexLock lock(&mu_);
+          if (!ready_ || stopping_) return false;
+        }
+        return ListenersHealthy();
       },
-      [this] { return metrics_.Render(); });
+      [this] { return metrics_.Render(); }, logger_.get());
+  RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_, *admin_);
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
@@ -103,6 +106,8 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
 }
 
 BrokerApp::~BrokerApp() { Shutdown(); }
+
+bool BrokerApp::ListenersHealthy() const { return http_->listening() && admin_->listening(); }
 
 std::vector<SecretsFile*> BrokerApp::SecretsFiles() {
   std::vector<SecretsFile*> files;

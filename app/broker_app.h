@@ -58,6 +58,10 @@ class BrokerApp {
   // in-flight gRPC calls finish; all within shutdown_grace. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // False once the HTTP or admin listener has failed for good: readiness is
+  // then false, and main() drains and exits non-zero.
+  bool ListenersHealthy() const;
+
   // Re-reads the client token secrets and the API keys (SIGHUP). On error
   // the old ones stay.
   absl::Status ReloadSecrets();

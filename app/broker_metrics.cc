@@ -23,7 +23,7 @@ MetricsRegistry::Collector ByTarget(const std::array<std::atomic<uint64_t>, kTar
 }  // namespace
 
 void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
-                           const HttpEdge& http, const GrpcServer& grpc) {
+                           const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin) {
   const BrokerStats& core = broker.stats();
   const EdgeStats& edge = http.stats();
 
@@ -47,6 +47,26 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                  samples.push_back(MetricSample{"", {{"reason", "head_timeout"}}, Load(gate.head_timeouts)});
                  samples.push_back(MetricSample{"", {{"reason", "head_too_large"}}, Load(gate.head_too_large)});
                  samples.push_back(MetricSample{"", {{"reason", "pending_evicted"}}, Load(gate.evicted)});
+               });
+  registry.Add("pushbroker_http_requests_refused_body_total",
+               "HTTP requests refused in the gate for their body: too large (413), without "
+               "Content-Length (411) or a bad one (400); or too slow (408).",
+               MetricType::kCounter, [&gate](Samples& samples) {
+                 samples.push_back(MetricSample{"", {{"reason", "refused"}}, Load(gate.body_refused)});
+                 samples.push_back(MetricSample{"", {{"reason", "timeout"}}, Load(gate.body_timeouts)});
+               });
+  registry.Add("pushbroker_accept_errors_total",
+               "accept() errors the listeners rode out: out of descriptors or buffers (backed "
+               "off), or a connection lost in its handshake (skipped).",
+               MetricType::kCounter, [&http, &admin](Samples& samples) {
+                 for (const auto& [name, stats] :
+                      {std::pair<const char*, const AcceptStats*>{"http", &http.accept_stats()},
+                       {"admin", &admin.accept_stats()}}) {
+                   samples.push_back(MetricSample{
+                       "", {{"listener", name}, {"kind", "resource"}}, Load(stats->resource_errors)});
+                   samples.push_back(MetricSample{
+                       "", {{"listener", name}, {"kind", "connection"}}, Load(stats->connection_errors)});
+                 }
                });
   registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
                MetricType::kCounter, ByTarget(core.publishes));

@@ -6,6 +6,7 @@
 #include "broker/broker.h"
 #include "broker/mailbox_store.h"
 #include "grpc_api/grpc_server.h"
+#include "http_edge/admin_server.h"
 #include "http_edge/http_edge.h"
 #include "metrics/metrics_registry.h"
 
@@ -13,7 +14,7 @@ namespace pushbroker {
 
 // Every argument must outlive the registry's use of it.
 void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
-                           const HttpEdge& http, const GrpcServer& grpc);
+                           const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin);
 
 }  // namespace pushbroker
 

@@ -74,6 +74,11 @@ ABSL_FLAG(uint32_t, max_request_line_bytes, 8192,
           "Longest HTTP request line (method, URL, version), at most 8192; longer gets 414.");
 ABSL_FLAG(absl::Duration, http_head_timeout, absl::Seconds(10),
           "Time a connection has to send a complete request head (slowloris defence); then 408.");
+ABSL_FLAG(uint32_t, max_request_body_bytes, 64 * 1024,
+          "Largest HTTP request body (Content-Length), at most 1 MiB; larger gets 413, a body "
+          "without Content-Length 411.");
+ABSL_FLAG(absl::Duration, http_body_timeout, absl::Seconds(10),
+          "Time a request body has to arrive once its head is complete; then 408.");
 ABSL_FLAG(uint32_t, max_pending_connections, 4096,
           "Most HTTP connections waiting for a complete request head; past it the longest "
           "waiting is closed.");
@@ -179,6 +184,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_request_head_bytes", absl::GetFlag(FLAGS_max_request_head_bytes)),
         CheckPositive("max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)),
         CheckPositive("http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)),
+        CheckPositive("http_body_timeout", absl::GetFlag(FLAGS_http_body_timeout)),
         CheckPositive("max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections)),
         CheckPositive("sse_loops", absl::GetFlag(FLAGS_sse_loops))}) {
     if (!status.ok()) return status;
@@ -250,6 +256,12 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.http.max_request_line_bytes = absl::GetFlag(FLAGS_max_request_line_bytes);
   options.http.head_timeout = absl::GetFlag(FLAGS_http_head_timeout);
   options.http.max_pending_connections = absl::GetFlag(FLAGS_max_pending_connections);
+  options.http.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body_bytes);
+  options.http.body_timeout = absl::GetFlag(FLAGS_http_body_timeout);
+  if (options.http.max_request_body_bytes > (1 << 20)) {
+    // The gate holds a body in the socket's receive buffer until it is whole.
+    return absl::InvalidArgumentError("--max_request_body_bytes must be at most 1048576");
+  }
   if (options.http.max_request_line_bytes > 8192 ||
       options.http.max_request_line_bytes > options.http.max_request_head_bytes) {
     return absl::InvalidArgumentError(

@@ -6,13 +6,22 @@
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "app/broker_app.h"
 #include "app/flags.h"
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "push-broker: backends publish over gRPC, browsers receive over Server-Sent Events.\n"
-      "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...");
+      "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...\n"
+      "Every flag can also be set as PUSH_BROKER_<FLAG> in the environment.");
+  // --help lists the broker's flags (absl matches only a file named after
+  // the program by default, and says "No flags matched").
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "app/flags"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   if (absl::Status from_env = pushbroker::ApplyFlagsFromEnvironment(); !from_env.ok()) {
     std::fprintf(stderr, "push-broker: %s\n", std::string(from_env.message()).c_str());
     return 2;
@@ -45,10 +54,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "push-broker: %s\n", app.status().ToString().c_str());
     return 1;
   }
-  // SIGHUP re-reads the secrets; SIGTERM and SIGINT drain and stop.
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    (void)(*app)->ReloadSecrets();
+  // SIGHUP re-reads the secrets; SIGTERM and SIGINT drain and stop. A
+  // listener that failed for good stops the process with an error, so
+  // Kubernetes restarts it instead of routing to a dead port.
+  const timespec tick{0, 500 * 1000 * 1000};
+  while (true) {
+    const int signal_number = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (signal_number == SIGHUP) {
+      // A failed reload keeps the old secrets and logs why; nothing else to do.
+      (void)(*app)->ReloadSecrets();
+    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
+      break;
+    } else if (!(*app)->ListenersHealthy()) {
+      std::fprintf(stderr, "push-broker: a listener failed; stopping\n");
+      (*app)->Shutdown();
+      return 1;
+    }
   }
   (*app)->Shutdown();
   return 0;

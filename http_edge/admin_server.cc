@@ -3,13 +3,18 @@
 #include "absl/strings/str_cat.h"
 #include "http_edge/json_error.h"
 #include "http_edge/listen_socket_options.h"
-#include "http_edge/wait_until_running.h"
 
 namespace pushbroker {
 
 AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
-                         std::function<std::string()> metrics)
-    : options_(std::move(options)), is_ready_(std::move(is_ready)), metrics_(std::move(metrics)) {
+                         std::function<std::string()> metrics, Logger* logger)
+    : options_(std::move(options)),
+      is_ready_(std::move(is_ready)),
+      metrics_(std::move(metrics)),
+      logger_(logger),
+      // No handler here prepares a stream, so nothing is ever abandoned.
+      server_(HandoffServerOptions{options_.gate, options_.max_threads, options_.accept},
+              [](const std::shared_ptr<SseStream>&) {}) {
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -35,6 +40,7 @@ AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_re
 AdminServer::~AdminServer() { Stop(); }
 
 absl::Status AdminServer::Start() {
+  if (absl::Status started = server_.StartConnections(); !started.ok()) return started;
   server_.set_socket_options(ListenSocketOptions);
   if (options_.port == 0) {
     port_ = server_.bind_to_any_port(options_.bind_address);
@@ -42,19 +48,25 @@ absl::Status AdminServer::Start() {
     port_ = options_.port;
   }
   if (port_ <= 0) {
+    server_.StopConnections();
     return absl::UnavailableError(absl::StrCat("cannot listen for admin HTTP on ",
                                                options_.bind_address, ":", options_.port));
   }
-  listener_ = std::thread([this] { server_.listen_after_bind(); });
-  // httplib's stop() does nothing until the listener runs; wait for it, so a
-  // Stop() right after Start() cannot be lost (and hang the join).
-  return WaitUntilRunning(server_, "admin");
+  server_.set_payload_max_length(options_.gate.max_body_bytes);
+  listener_ = std::thread([this] {
+    const absl::Status served = server_.Serve();
+    if (served.ok()) return;
+    listener_failed_ = true;
+    logger_->Error("listener_failed", {{"listener", "admin"}, {"message", std::string(served.message())}});
+  });
+  return absl::OkStatus();
 }
 
 void AdminServer::Stop() {
   if (!listener_.joinable()) return;
-  server_.stop();
+  server_.StopServing();
   listener_.join();
+  server_.StopConnections();
 }
 
 }  // namespace pushbroker

@@ -1,5 +1,7 @@
 // AdminServer: the operator's HTTP listener (--admin_port), apart from the
-// traffic edge: /livez, /readyz and /metrics.
+// traffic edge: /livez, /readyz and /metrics. It has the edge's defences
+// (the request gate and a surviving accept loop), so slow or hostile
+// connections cannot keep the kubelet's probes from an answer.
 #ifndef PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
 #define PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
 
@@ -7,35 +9,48 @@
 #include <string>
 #include <thread>
 
+#include <atomic>
+
 #include "absl/status/status.h"
-#include "httplib.h"
+#include "http_edge/handoff_server.h"
+#include "logging/logger.h"
 
 namespace pushbroker {
 
 struct AdminServerOptions {
   std::string bind_address = "0.0.0.0";
   int port = 9090;  // 0 picks a free port
+  // Slow heads and bodies wait here, costing no thread.
+  RequestGateOptions gate;
+  size_t max_threads = 16;  // probes and scrapes are quick
+  AcceptLoop::AcceptFunction accept;  // null: accept4(); tests inject errors here
 };
 
 // Start() and Stop() are for one owning thread. `is_ready` and `metrics` are
 // called from request threads and must be thread-safe.
 class AdminServer {
  public:
-  // `metrics` renders the Prometheus text exposition.
+  // `metrics` renders the Prometheus text exposition. `logger` must outlive
+  // the server.
   AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
-              std::function<std::string()> metrics);
+              std::function<std::string()> metrics, Logger* logger);
   ~AdminServer();
 
   absl::Status Start();
   void Stop();
   int port() const { return port_; }
+  // False once the listener has failed for good.
+  bool listening() const { return !listener_failed_.load(); }
+  const AcceptStats& accept_stats() const { return server_.accept_stats(); }
 
  private:
   const AdminServerOptions options_;
   const std::function<bool()> is_ready_;
   const std::function<std::string()> metrics_;
-  httplib::Server server_;
+  Logger* const logger_;
+  HandoffServer server_;
   std::thread listener_;
+  std::atomic<bool> listener_failed_{false};
   int port_ = -1;
 };
 

@@ -24,23 +24,19 @@ absl::Duration Seconds(time_t sec, time_t usec) {
   return absl::Seconds(sec) + absl::Microseconds(usec);
 }
 
-// Runs each task on the calling thread: httplib's accept loop then hands
-// every new connection straight to the gate.
-class InlineTaskQueue final : public httplib::TaskQueue {
- public:
-  void enqueue(std::function<void()> fn) override { fn(); }
-  void shutdown() override {}
-};
-
 }  // namespace
 
 HandoffServer::HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned)
     : on_abandoned_(std::move(on_abandoned)),
       workers_(options.max_threads),
-      gate_(options.gate, [this](int sock, uint32_t served) {
-        workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
-      }) {
-  new_task_queue = [] { return new InlineTaskQueue; };
+      gate_(options.gate,
+            [this](int sock, uint32_t served) {
+              workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
+            }),
+      accept_loop_(std::move(options.accept)) {
+  // The listening socket is this protected member, bound by bind_to_port().
+  static_assert(std::is_same<decltype(svr_sock_), std::atomic<socket_t>>::value,
+                "httplib::Server::svr_sock_ changed");
   // The hand-off calls this protected member with exactly this signature.
   static_assert(std::is_same<decltype(&HandoffServer::process_request),
                              bool (httplib::Server::*)(
@@ -85,9 +81,14 @@ void HandoffServer::StopConnections() {
   workers_.shutdown();
 }
 
-bool HandoffServer::process_and_close_socket(socket_t sock) {
-  gate_.Admit(sock, 0);
-  return true;
+absl::Status HandoffServer::Serve() {
+  const socket_t listening = svr_sock_;
+  if (listening == INVALID_SOCKET) return absl::FailedPreconditionError("not bound to a port");
+  absl::Status served = accept_loop_.Run(listening, [this](int fd) { gate_.Admit(fd, 0); });
+  svr_sock_ = INVALID_SOCKET;
+  ::shutdown(listening, SHUT_RDWR);
+  ::close(listening);
+  return served;
 }
 
 void HandoffServer::ServeConnection(int sock, uint32_t served) {

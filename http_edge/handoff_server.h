@@ -1,14 +1,16 @@
 // HandoffServer: a cpp-httplib Server whose connections can leave the
-// library. A new or kept-alive connection waits in a RequestGate until its
-// request head is complete; only then does a thread (ConnectionTaskQueue)
-// run the request over SocketStream. When a handler marks its connection
-// for hand-off (an SSE stream whose headers are written), the socket goes to
-// the SseLoop instead, and the thread is free again.
+// library. Its own AcceptLoop takes new connections (surviving transient
+// accept() errors); a new or kept-alive connection waits in a RequestGate
+// until its request head (and body) is complete; only then does a thread
+// (ConnectionTaskQueue) run the request over SocketStream. When a handler
+// marks its connection for hand-off (an SSE stream whose headers are
+// written), the socket goes to the SseLoop instead, and the thread is free
+// again.
 //
-// This file alone relies on cpp-httplib internals: the private virtual
-// process_and_close_socket, the protected process_request and timeout
-// members. Debian pins 0.11.4; the static_asserts in the .cc make another
-// version fail the build instead of misbehaving.
+// This file alone relies on cpp-httplib internals: the protected
+// process_request, svr_sock_ and timeout members. Debian pins 0.11.4; the
+// static_asserts in the .cc make another version fail the build instead of
+// misbehaving.
 #ifndef PUSH_BROKER_HTTP_EDGE_HANDOFF_SERVER_H_
 #define PUSH_BROKER_HTTP_EDGE_HANDOFF_SERVER_H_
 
@@ -20,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "httplib.h"
+#include "http_edge/accept_loop.h"
 #include "http_edge/connection_task_queue.h"
 #include "http_edge/request_gate.h"
 #include "http_edge/sse_loop.h"
@@ -30,6 +33,7 @@ namespace pushbroker {
 struct HandoffServerOptions {
   RequestGateOptions gate;
   size_t max_threads = 512;  // threads running requests at once
+  AcceptLoop::AcceptFunction accept;  // null: accept4(); tests inject errors here
 };
 
 // Safe for concurrent access from multiple threads, like httplib::Server.
@@ -43,11 +47,18 @@ class HandoffServer final : public httplib::Server {
   // A handed-off socket goes to its stream's own loop.
   HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned);
 
-  // Before listening: starts the gate.
+  // Before serving: starts the gate.
   absl::Status StartConnections();
-  // After stop() and the listener's end: closes the connections still in
-  // the gate and waits for the requests running.
+  // On the listener thread, after bind_to_port(): accepts connections until
+  // StopServing(), then closes the listening socket. OK after StopServing();
+  // the error when the listening socket itself failed.
+  absl::Status Serve();
+  // Ends Serve() (at once, or as soon as it starts).
+  void StopServing() { accept_loop_.Stop(); }
+  // After Serve() returned: closes the connections still in the gate and
+  // waits for the requests running.
   void StopConnections();
+  const AcceptStats& accept_stats() const { return accept_loop_.stats(); }
   const RequestGateStats& gate_stats() const { return gate_.stats(); }
   size_t pending_connections() const { return gate_.pending(); }
 
@@ -74,9 +85,6 @@ class HandoffServer final : public httplib::Server {
     bool committed = false;
   };
 
-  // httplib's per-connection entry point, called on the accept thread (the
-  // task queue runs it inline): the connection goes to the gate.
-  bool process_and_close_socket(socket_t sock) override;
   // On a worker: serves requests while complete heads are buffered, then
   // hands the socket off, back to the gate, or closes it.
   void ServeConnection(int sock, uint32_t served) ABSL_LOCKS_EXCLUDED(mu_);
@@ -85,6 +93,7 @@ class HandoffServer final : public httplib::Server {
   const AbandonedCallback on_abandoned_;
   ConnectionTaskQueue workers_;
   RequestGate gate_;
+  AcceptLoop accept_loop_;
 
   absl::Mutex mu_;
   uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 1;

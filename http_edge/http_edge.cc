@@ -11,7 +11,6 @@
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
 #include "http_edge/listen_socket_options.h"
-#include "http_edge/wait_until_running.h"
 #include "http_edge/poll_batch.h"
 #include "http_edge/poll_waiter.h"
 #include "http_edge/sse_format.h"
@@ -72,8 +71,10 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
                                                       options_.max_request_line_bytes,
                                                       options_.head_timeout,
                                                       options_.keep_alive_timeout,
-                                                      options_.max_pending_connections},
-                                   options_.max_http_threads},
+                                                      options_.max_pending_connections,
+                                                      options_.max_request_body_bytes,
+                                                      options_.body_timeout},
+                                   options_.max_http_threads, options_.accept},
               [this](const std::shared_ptr<SseStream>& stream) {
                 OnStreamEnded(stream, "abandoned");
               }) {
@@ -366,16 +367,22 @@ absl::Status HttpEdge::Start() {
                                                ":", options_.port));
   }
   server_.SetListenBacklog(options_.listen_backlog);
-  listener_ = std::thread([this] { server_.listen_after_bind(); });
+  server_.set_payload_max_length(options_.max_request_body_bytes);  // the gate checks first
+  listener_ = std::thread([this] {
+    const absl::Status served = server_.Serve();
+    if (served.ok()) return;
+    listener_failed_ = true;
+    logger_->Error("listener_failed", {{"listener", "http"}, {"message", std::string(served.message())}});
+  });
   started_ = true;
-  return WaitUntilRunning(server_, "HTTP edge");
+  return absl::OkStatus();
 }
 
 void HttpEdge::Stop() {
   if (!started_) return;
   started_ = false;
   stopping_ = true;  // waiting polls answer now
-  server_.stop();
+  server_.StopServing();
   if (listener_.joinable()) listener_.join();
   server_.StopConnections();
   StopLoops();

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
+#include "http_edge/accept_loop.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
 #include "http_edge/handoff_server.h"
@@ -39,6 +40,10 @@ struct HttpEdgeOptions {
   size_t max_request_line_bytes = 8192;
   absl::Duration head_timeout = absl::Seconds(10);
   size_t max_pending_connections = 4096;  // connections without a complete head
+  // Request bodies: Content-Length only, this large at most, arriving within
+  // body_timeout of the head. No thread waits for one.
+  size_t max_request_body_bytes = 64 * 1024;
+  absl::Duration body_timeout = absl::Seconds(10);
   int listen_backlog = 4096;
   absl::Duration read_timeout = absl::Seconds(10);
   absl::Duration write_timeout = absl::Seconds(10);
@@ -52,6 +57,8 @@ struct HttpEdgeOptions {
   bool demo_page = true;  // serve the demo page at GET /
   // With client tokens on, the cookie a browser may carry its token in.
   std::string client_token_cookie = "pb_token";
+  // Null: accept4(). A seam for tests that inject accept() errors.
+  AcceptLoop::AcceptFunction accept;
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for
@@ -76,6 +83,10 @@ class HttpEdge {
   size_t open_streams() const { return open_streams_.load(); }
   const EdgeStats& stats() const { return stats_; }
   const RequestGateStats& gate_stats() const { return server_.gate_stats(); }
+  const AcceptStats& accept_stats() const { return server_.accept_stats(); }
+  // False once the listener has failed for good (the port no longer
+  // accepts): the pod must stop being ready, and the process exit.
+  bool listening() const { return !listener_failed_.load(); }
   // Connections waiting for a complete request head.
   size_t pending_connections() const { return server_.pending_connections(); }
 
@@ -107,6 +118,7 @@ class HttpEdge {
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> listener_failed_{false};
   std::vector<std::unique_ptr<SseLoop>> loops_;  // streams spread round-robin
   std::atomic<size_t> next_loop_{0};
   HandoffServer server_;

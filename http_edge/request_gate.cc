@@ -7,10 +7,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "http_edge/epoll_wakeup.h"
 #include "absl/strings/string_view.h"
 #include "http_edge/json_error.h"
@@ -59,7 +64,7 @@ absl::Status RequestGate::Start() {
   }
   {
     absl::MutexLock lock(&mu_);
-    peek_buffer_.resize(options_.max_head_bytes + 1);
+    peek_buffer_.resize(options_.max_head_bytes + options_.max_body_bytes + 1);
   }
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -135,12 +140,46 @@ RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending, bool peer_do
   const size_t line_end = seen.find("\r\n");
   const size_t line_length = line_end == absl::string_view::npos ? seen.size() : line_end + 2;
   if (line_length > options_.max_request_line_bytes) return Verdict::kLineTooLong;
-  if (seen.find("\r\n\r\n") != absl::string_view::npos) return Verdict::kReady;
+  if (const size_t head_end = seen.find("\r\n\r\n"); head_end != absl::string_view::npos) {
+    if (head_end + 4 > options_.max_head_bytes) return Verdict::kHeadTooLarge;
+    return InspectBody(seen.substr(0, head_end + 4), seen.size(), pending, peer_done);
+  }
   if (seen.size() > options_.max_head_bytes) return Verdict::kHeadTooLarge;
   if (peer_done) return Verdict::kClosed;  // the rest of the head will never come
   if (!pending.bytes_seen) {
     pending.bytes_seen = true;
     if (pending.served > 0) pending.deadline = absl::Now() + options_.head_timeout;
+  }
+  return Verdict::kWaiting;
+}
+
+RequestGate::Verdict RequestGate::InspectBody(absl::string_view head, size_t buffered,
+                                              Pending& pending, bool peer_done) {
+  std::optional<uint64_t> content_length;
+  for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;  // the request line, the blank end
+    const absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
+    const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    if (absl::EqualsIgnoreCase(name, "Transfer-Encoding")) return Verdict::kLengthRequired;
+    if (absl::EqualsIgnoreCase(name, "Content-Length")) {
+      uint64_t length = 0;
+      if (value.empty() || value.find_first_not_of("0123456789") != absl::string_view::npos ||
+          !absl::SimpleAtoi(value, &length) ||
+          (content_length.has_value() && *content_length != length)) {
+        return Verdict::kBadLength;
+      }
+      content_length = length;
+    }
+  }
+  const uint64_t body = content_length.value_or(0);
+  if (body > options_.max_body_bytes) return Verdict::kBodyTooLarge;
+  if (buffered >= head.size() + body) return Verdict::kReady;
+  if (peer_done) return Verdict::kClosed;  // the rest of the body will never come
+  if (!pending.head_complete) {
+    pending.head_complete = true;
+    pending.bytes_seen = true;
+    pending.deadline = absl::Now() + options_.body_timeout;
   }
   return Verdict::kWaiting;
 }
@@ -160,6 +199,27 @@ void RequestGate::Release(int fd, Verdict verdict) {
       Answer(fd, 414, "URI Too Long", "uri_too_long",
              absl::StrCat("the request line is longer than --max_request_line_bytes=",
                           options_.max_request_line_bytes));
+      break;
+    case Verdict::kBodyTimedOut:
+      stats_.body_timeouts.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 408, "Request Timeout", "request_timeout",
+             absl::StrCat("the request body did not arrive within --http_body_timeout=",
+                          absl::FormatDuration(options_.body_timeout)));
+      break;
+    case Verdict::kBodyTooLarge:
+      stats_.body_refused.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 413, "Payload Too Large", "body_too_large",
+             absl::StrCat("the request body is larger than --max_request_body_bytes=",
+                          options_.max_body_bytes));
+      break;
+    case Verdict::kLengthRequired:
+      stats_.body_refused.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 411, "Length Required", "length_required",
+             "a request body must come with Content-Length, not Transfer-Encoding");
+      break;
+    case Verdict::kBadLength:
+      stats_.body_refused.fetch_add(1, std::memory_order_relaxed);
+      Answer(fd, 400, "Bad Request", "bad_request", "the Content-Length header is not valid");
       break;
     case Verdict::kHeadTooLarge:
       stats_.head_too_large.fetch_add(1, std::memory_order_relaxed);
@@ -181,7 +241,9 @@ void RequestGate::Expire(absl::Time now) {
   for (const auto& [fd, pending] : pending_) {
     // A silent connection just closes; a half-sent head hears why.
     if (pending.deadline <= now) {
-      expired.emplace_back(fd, pending.bytes_seen ? Verdict::kTimedOut : Verdict::kClosed);
+      expired.emplace_back(fd, pending.head_complete ? Verdict::kBodyTimedOut
+                               : pending.bytes_seen  ? Verdict::kTimedOut
+                                                     : Verdict::kClosed);
     }
   }
   for (const auto& [fd, verdict] : expired) Release(fd, verdict);

@@ -1,8 +1,9 @@
 // RequestGate: holds the HTTP connections that have not yet sent a complete
-// request head, in one epoll thread, so a client that sends slowly
-// (slowloris), sends nothing, or connects and leaves costs a descriptor and
-// no thread. A connection passes on once its head, through the blank line,
-// waits in the kernel's buffer; the gate itself answers 408, 414 and 431.
+// request, in one epoll thread, so a client that sends slowly (slowloris, a
+// dripping body), sends nothing, or connects and leaves costs a descriptor
+// and no thread. A connection passes on once its head, through the blank
+// line, and its Content-Length body wait in the kernel's buffer; the gate
+// itself answers 408, 411, 413, 414 and 431.
 #ifndef PUSH_BROKER_HTTP_EDGE_REQUEST_GATE_H_
 #define PUSH_BROKER_HTTP_EDGE_REQUEST_GATE_H_
 
@@ -15,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -33,6 +35,10 @@ struct RequestGateOptions {
   absl::Duration idle_timeout = absl::Seconds(5);
   // Connections held at once; past it, the longest-held one is closed.
   size_t max_pending = 4096;
+  // A request body (Content-Length only) and how long it may take to arrive
+  // once the head is complete. It must fit the socket's receive buffer.
+  size_t max_body_bytes = 64 * 1024;
+  absl::Duration body_timeout = absl::Seconds(10);
 };
 
 // What the gate counts, for metrics.
@@ -40,6 +46,8 @@ struct RequestGateStats {
   std::atomic<uint64_t> passed{0};
   std::atomic<uint64_t> head_timeouts{0};    // 408
   std::atomic<uint64_t> head_too_large{0};   // 414 and 431
+  std::atomic<uint64_t> body_refused{0};     // 411 and 413
+  std::atomic<uint64_t> body_timeouts{0};    // 408 for a body
   std::atomic<uint64_t> evicted{0};          // closed for max_pending
 };
 
@@ -72,10 +80,18 @@ class RequestGate {
   struct Pending {
     uint32_t served = 0;
     uint64_t sequence = 0;    // admission order, for eviction
-    bool bytes_seen = false;  // some bytes of a head have arrived
+    bool bytes_seen = false;     // some bytes of a head have arrived
+    bool head_complete = false;  // the head is in; its body is not yet
     absl::Time deadline;
   };
-  enum class Verdict { kWaiting, kReady, kClosed, kTimedOut, kLineTooLong, kHeadTooLarge };
+  enum class Verdict {
+    kWaiting, kReady, kClosed, kTimedOut, kLineTooLong, kHeadTooLarge,
+    kBodyTimedOut, kBodyTooLarge, kLengthRequired, kBadLength,
+  };
+  // With the head complete (`head` through its blank line): whether its
+  // body is buffered too.
+  Verdict InspectBody(absl::string_view head, size_t buffered, Pending& pending, bool peer_done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Run();
   // Looks at what `fd` has buffered without consuming it. `peer_done`: the

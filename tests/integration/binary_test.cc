@@ -167,5 +167,17 @@ TEST(BinaryTest, ABadEnvironmentValueIsNamed) {
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
 }
 
+TEST(BinaryTest, HelpListsEachProgramsOwnFlags) {
+  // absl's --help exits 1 after printing; what matters is what it prints.
+  const CommandResult broker = RunCommand(absl::StrCat(PUSH_BROKER_PATH, " --help 2>&1"));
+  EXPECT_NE(broker.output.find("--max_request_body_bytes"), std::string::npos) << broker.output;
+  EXPECT_NE(broker.output.find("PUSH_BROKER_<FLAG>"), std::string::npos);
+  EXPECT_EQ(broker.output.find("No flags matched"), std::string::npos);
+  const CommandResult pushctl = RunCommand(absl::StrCat(PUSHCTL_PATH, " --help 2>&1"));
+  EXPECT_NE(pushctl.output.find("--target"), std::string::npos) << pushctl.output;
+  EXPECT_NE(pushctl.output.find("publish-stream"), std::string::npos);
+  EXPECT_EQ(pushctl.output.find("No flags matched"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pushbroker::testing

@@ -28,24 +28,25 @@ TEST_F(SlowConsumerTest, ANonReadingStreamIsCutAndLosesNothing) {
   }
   ASSERT_TRUE(cut) << "the stream was never cut";
 
-  // Others are not slowed down.
-  const absl::Time before = absl::Now();
-  PublishTo("healthy", "still fast");
-  auto event = healthy->Next(absl::Seconds(2));
+  // Others are still served (how fast is bench/'s business, not a test's:
+  // a loaded machine must not fail this).
+  PublishTo("healthy", "still served");
+  auto event = healthy->Next(absl::Seconds(30));
   ASSERT_TRUE(event.has_value());
-  EXPECT_EQ(event->data, "still fast");
-  EXPECT_LT(absl::Now() - before, absl::Seconds(1));
+  EXPECT_EQ(event->data, "still served");
 
   // The mailbox kept everything: what the stuck client got, plus a
-  // reconnect after its last id, is every message exactly once.
+  // reconnect after its last id, is every message exactly once. The cut
+  // stream ends, so reading it to its end waits for nothing more.
   std::vector<std::string> received;
-  while (auto e = stuck->Next(absl::Milliseconds(500))) received.push_back(e->last_event_id);
+  while (auto e = stuck->Next(absl::Seconds(30))) received.push_back(e->last_event_id);
+  EXPECT_TRUE(stuck->ended() || stuck->WaitForEnd(absl::Seconds(1)));
   const std::string resume_after = received.empty() ? "" : received.back();
   auto again = OpenStream("stuck", resume_after.empty() ? SseClient::Headers{}
                                                           : SseClient::Headers{{"Last-Event-ID", resume_after}});
   std::string seen_last;
   size_t replayed = 0;
-  while (auto e = again->Next(absl::Seconds(2))) {
+  while (auto e = again->Next(absl::Seconds(30))) {
     ASSERT_NE(e->type, "reset");
     seen_last = e->last_event_id;
     ++replayed;

@@ -25,6 +25,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -225,8 +227,25 @@ int Simple(Request request, Call call) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "pushctl [--target=host:port] COMMAND ...\n"
-      "commands: publish, publish-stream, subscribe, unsubscribe, get, history, disconnect, delete, tail");
+      "the push-broker command line. Responses print as JSON; errors print the gRPC status "
+      "and exit 1.\n"
+      "Usage: pushctl [--target=localhost:50051] COMMAND ...\n"
+      "  publish (--client_id=ID | --clients=A,B | --topic=T | --broadcast) [--event=E] [--ttl=30s]\n"
+      "          [--idempotency_key=K] [--return_ids] DATA|-\n"
+      "  publish --json '{\"client_id\":\"alice\",\"data\":\"hi\"}'|-\n"
+      "  publish-stream [target flags | --json]     one message per stdin line\n"
+      "  subscribe CLIENT TOPIC | unsubscribe CLIENT TOPIC\n"
+      "  get CLIENT | history CLIENT [--after=ID] [--limit=N]\n"
+      "  disconnect CLIENT [--retry_ms=N] | delete CLIENT\n"
+      "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]");
+  // --help lists this tool's own flags (absl matches only a file named
+  // after the program by default, and says "No flags matched").
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "tools/pushctl/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) return Fail("no command; see --help");
   const std::string command = positional[1];
