@@ -74,6 +74,8 @@ ABSL_FLAG(uint32_t, max_request_line_bytes, 8192,
           "Longest HTTP request line (method, URL, version), at most 8192; longer gets 414.");
 ABSL_FLAG(absl::Duration, http_head_timeout, absl::Seconds(10),
           "Time a connection has to send a complete request head (slowloris defence); then 408.");
+ABSL_FLAG(uint32_t, grpc_max_metadata_bytes, 64 * 1024,
+          "Most request metadata (headers) one gRPC call may carry; a call over it fails.");
 ABSL_FLAG(uint32_t, max_request_body_bytes, 64 * 1024,
           "Largest HTTP request body (Content-Length), at most 1 MiB; larger gets 413, a body "
           "without Content-Length 411.");
@@ -185,6 +187,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)),
         CheckPositive("http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)),
         CheckPositive("http_body_timeout", absl::GetFlag(FLAGS_http_body_timeout)),
+        CheckPositive("grpc_max_metadata_bytes", absl::GetFlag(FLAGS_grpc_max_metadata_bytes)),
         CheckPositive("max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections)),
         CheckPositive("sse_loops", absl::GetFlag(FLAGS_sse_loops))}) {
     if (!status.ok()) return status;
@@ -231,6 +234,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   // Room for the largest message plus its envelope.
   options.grpc.max_receive_message_bytes =
       std::max<size_t>(4 << 20, 2 * size_t{absl::GetFlag(FLAGS_max_message_bytes)} + 4096);
+  options.grpc.max_metadata_bytes = absl::GetFlag(FLAGS_grpc_max_metadata_bytes);
 
   options.http.bind_address = bind;
   options.http.port = http_port;

@@ -100,6 +100,7 @@ absl::Status GrpcServer::Start() {
   if (!credentials.ok()) return credentials.status();
   builder.AddListeningPort(address, *credentials, &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_receive_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, static_cast<int>(options_.max_metadata_bytes));
   // No SO_REUSEPORT: a second broker on this port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service_);

@@ -19,6 +19,9 @@ struct GrpcServerOptions {
   int port = 50051;  // 0 picks a free port
   uint32_t default_retry_ms = 3000;
   size_t max_receive_message_bytes = 4 << 20;
+  // The request metadata (headers) one call may carry. gRPC's default, 8 KiB,
+  // refuses ordinary tracing headers and long tokens.
+  size_t max_metadata_bytes = 64 * 1024;
   bool reflection = true;  // server reflection (what grpcurl uses)
   // TLS: PEM files, re-read when they change. Cert and key together turn TLS
   // on; a client CA also requires and verifies client certificates (mTLS).

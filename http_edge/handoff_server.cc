@@ -28,7 +28,7 @@ absl::Duration Seconds(time_t sec, time_t usec) {
 
 HandoffServer::HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned)
     : on_abandoned_(std::move(on_abandoned)),
-      workers_(options.max_threads),
+      workers_(ConnectionTaskQueueOptions{options.max_threads}),
       gate_(options.gate,
             [this](int sock, uint32_t served) {
               workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });

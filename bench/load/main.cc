@@ -2,6 +2,7 @@
 // broker (--http_port, --grpc_target, --broker_pid) and prints one line
 // "RESULT scenario=... key=value ..." with what it measured. Every loop is
 // bounded in count and time; all traffic stays on 127.0.0.1.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -52,6 +53,25 @@ FleetOptions Fleet() {
 ProcessSample Broker() {
   const int pid = absl::GetFlag(FLAGS_broker_pid);
   return pid > 0 ? SampleProcess(pid) : ProcessSample{};
+}
+
+// The most threads the broker ran while `work` ran, sampled every 10 ms.
+template <typename Work>
+int PeakThreadsDuring(Work work) {
+  std::atomic<bool> done{false};
+  std::atomic<int> peak{0};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      peak = std::max(peak.load(), Broker().threads);
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  work();
+  // The pool's threads linger after a burst: keep sampling a little longer.
+  absl::SleepFor(absl::Milliseconds(200));
+  done = true;
+  sampler.join();
+  return peak.load();
 }
 
 void Result(const std::string& scenario, const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -107,7 +127,9 @@ int Hold() {
     }
   });
   for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
-  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  double connect_s = 0;
+  const int threads_peak =
+      PeakThreadsDuring([&] { connect_s = ConnectAll(fleet, absl::Seconds(60)); });
   const ProcessSample connected = Broker();
   // Idle: let the connect burst's request threads leave, keep reading heartbeats.
   fleet.RunUntil([] { return false; }, absl::Now() + absl::GetFlag(FLAGS_settle));
@@ -124,6 +146,7 @@ int Hold() {
                   {"rss_idle_mib", F(idle.rss_kib / 1024)},
                   {"kib_per_stream", F((idle.rss_kib - before.rss_kib) / n, 2)},
                   {"threads_before", absl::StrCat(before.threads)},
+                  {"threads_peak", absl::StrCat(threads_peak)},
                   {"threads_connected", absl::StrCat(connected.threads)},
                   {"threads_idle", absl::StrCat(idle.threads)},
                   {"fds_idle", absl::StrCat(idle.fds)},

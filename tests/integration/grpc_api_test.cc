@@ -338,5 +338,42 @@ TEST_F(GrpcApiTest, PushctlPublishesAndReads) {
   EXPECT_NE(std::system(bad.c_str()), 0);
 }
 
+TEST_F(GrpcApiTest, LargeMetadataWithinTheLimitIsServedAndOverItFailsOnlyItsCall) {
+  StartBroker();
+  // Another publisher's long stream on the same HTTP/2 connection.
+  grpc::ClientContext stream_context;
+  auto stream = stub_->PublishStream(&stream_context);
+  v1::PublishRequest request;
+  request.set_client_id("alice");
+  request.set_data("before");
+  v1::PublishResponse response;
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+
+  auto publish_with_metadata = [&](size_t bytes) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-trace-context", std::string(bytes, 't'));
+    v1::PublishRequest one;
+    one.set_client_id("bob");
+    one.set_data("with metadata");
+    v1::PublishResponse answer;
+    return stub_->Publish(&context, one, &answer);
+  };
+  // Tracing headers and tokens of some KiB are ordinary (the old 8 KiB
+  // default refused them).
+  EXPECT_TRUE(publish_with_metadata(16 * 1024).ok());
+  EXPECT_TRUE(publish_with_metadata(48 * 1024).ok());
+  // Past --grpc_max_metadata_bytes the call fails...
+  const grpc::Status refused = publish_with_metadata(256 * 1024);
+  EXPECT_FALSE(refused.ok());
+  // ...and the other publisher's stream goes on.
+  request.set_data("after");
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_FALSE(response.id().empty());
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 }  // namespace
 }  // namespace pushbroker::testing
