@@ -121,9 +121,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
                              const ClientAuthenticator* auth, const ApiKeys* api_keys,
-                             RateLimit publish_rate)
+                             RateLimit publish_rate, size_t max_metadata_bytes)
     : broker_(broker),
       default_retry_ms_(default_retry_ms),
+      max_metadata_bytes_(max_metadata_bytes),
       logger_(logger),
       auth_(auth),
       api_keys_(api_keys),
@@ -131,8 +132,16 @@ BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* 
 
 absl::StatusOr<std::string> BrokerService::Authorize(
     const grpc::CallbackServerContext* context) const {
-  if (api_keys_ == nullptr || !api_keys_->required()) return std::string();
   const auto& metadata = context->client_metadata();
+  // Counted as HTTP/2 counts a header list: name, value and 32 bytes each.
+  size_t metadata_bytes = 0;
+  for (const auto& [key, value] : metadata) metadata_bytes += key.size() + value.size() + 32;
+  if (metadata_bytes > max_metadata_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the call's metadata is ", metadata_bytes, " bytes; --grpc_max_metadata_bytes is ",
+                     max_metadata_bytes_));
+  }
+  if (api_keys_ == nullptr || !api_keys_->required()) return std::string();
   auto it = metadata.find("authorization");
   const absl::string_view value =
       it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());

@@ -40,10 +40,11 @@ class BrokerService final : public BrokerServiceBase {
   // keys are required).
   BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
                 const ClientAuthenticator* auth, const ApiKeys* api_keys,
-                RateLimit publish_rate = {});
+                RateLimit publish_rate = {}, size_t max_metadata_bytes = 64 * 1024);
 
   // The calling publisher's key id ("" when no key is required), or
-  // UNAUTHENTICATED when the call carries no accepted API key.
+  // UNAUTHENTICATED when the call carries no accepted API key, or
+  // RESOURCE_EXHAUSTED when its metadata is over max_metadata_bytes.
   absl::StatusOr<std::string> Authorize(const grpc::CallbackServerContext* context) const;
 
   const CallStats& call_stats() const { return call_stats_; }
@@ -89,6 +90,7 @@ class BrokerService final : public BrokerServiceBase {
 
   Broker* const broker_;
   const uint32_t default_retry_ms_;
+  const size_t max_metadata_bytes_;
   CallStats call_stats_;
   Logger* const logger_;
   const ClientAuthenticator* const auth_;

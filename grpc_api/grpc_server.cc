@@ -75,11 +75,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Gr
   return grpc::experimental::TlsServerCredentials(tls);
 }
 
+constexpr size_t kTransportMetadataFactor = 8;
+
 }  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger,
                        const ClientAuthenticator* auth, const ApiKeys* api_keys)
-    : options_(std::move(options)), service_(broker, options_.default_retry_ms, logger, auth, api_keys, options_.publish_rate) {}
+    : options_(std::move(options)),
+      service_(broker, options_.default_retry_ms, logger, auth, api_keys, options_.publish_rate,
+               options_.max_metadata_bytes) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -100,7 +104,11 @@ absl::Status GrpcServer::Start() {
   if (!credentials.ok()) return credentials.status();
   builder.AddListeningPort(address, *credentials, &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_receive_message_bytes));
-  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, static_cast<int>(options_.max_metadata_bytes));
+  // The transport's own limit sits well above ours: a call between the two
+  // is refused alone, with a clear status, by the service. Past the
+  // transport's, gRPC 1.51 ends the whole HTTP/2 connection.
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
+                             static_cast<int>(kTransportMetadataFactor * options_.max_metadata_bytes));
   // No SO_REUSEPORT: a second broker on this port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service_);
