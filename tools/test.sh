@@ -10,4 +10,6 @@ bash tools/build.sh
 bash tools/fuzz.sh "${PUSH_BROKER_FUZZ_SECONDS:-20}"
 # The GoogleTest suite again under AddressSanitizer + UBSan (build-asan).
 bash tools/sanitize.sh
+# The core, the request threads and the accept loop under ThreadSanitizer.
+bash tools/tsan.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
