@@ -26,16 +26,19 @@ start_broker() {
 }
 stop_broker() { kill "$broker"; wait "$broker" 2>/dev/null || true; broker=; }
 
-bench() {  # bench ARGS...: one scenario against a fresh broker
-  start_broker
+bench() {  # bench PB-BENCH-ARGS... [-- BROKER-FLAGS...]: one scenario against a fresh broker
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  start_broker "$@"
   build/bench/pb-bench --http_port=$http_port --grpc_target=127.0.0.1:$grpc_port \
-    --broker_pid="$broker" "$@" | tee -a "$results" | grep -v '^RESULT' || true
+    --broker_pid="$broker" "${args[@]}" | tee -a "$results" | grep -v '^RESULT' || true
   stop_broker
 }
 
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak; do
+for scenario in hold fanout unicast publish replay storm soak evict history; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -47,6 +50,10 @@ for scenario in hold fanout unicast publish replay storm soak; do
       bench --scenario=publish --mode=stream --duration=5s --publish_streams=4 ;;
     replay) bench --scenario=replay --missed=1000 ;;
     storm) bench --scenario=storm --streams=10000 --missed=10 --retry_ms=2000 ;;
+    # A million mailboxes, then broadcasts past a 256 MiB budget, with a probe.
+    evict) bench --scenario=evict --mailboxes=1000000 --broadcasts=5 -- \
+             --mailbox_memory_budget_bytes=268435456 --max_mailboxes=2000000 ;;
+    history) bench --scenario=history --duration=10s --history_rate=90 ;;
     soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s --churn_per_s=50 ;;
   esac
 done

@@ -1,6 +1,7 @@
 #include "broker/memory_mailbox_store.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "broker/status_macros.h"
@@ -9,6 +10,16 @@ namespace pushbroker {
 
 MemoryMailboxStore::MemoryMailboxStore(RetentionPolicy retention, StoreLimits limits)
     : retention_(retention), limits_(limits) {}
+
+MemoryMailboxStore::~MemoryMailboxStore() {
+  std::thread evictor;
+  {
+    absl::MutexLock lock(&evictor_mu_);
+    stopping_ = true;
+    evictor.swap(evictor_);
+  }
+  if (evictor.joinable()) evictor.join();
+}
 
 void MemoryMailboxStore::SetAppendListener(AppendListener* listener) { listener_ = listener; }
 
@@ -92,7 +103,13 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
   const size_t bytes = MessageBytes(*payload);
   std::vector<AppendedMessage> appended;
   appended.reserve(client_ids.size());
-  for (const std::string& client_id : client_ids) {
+  for (size_t i = 0; i < client_ids.size(); ++i) {
+    // A large publish past the budget goes at the evictor's pace; a small
+    // one never waits.
+    if (i > 0 && i % 1024 == 0 && total_bytes_.load(std::memory_order_relaxed) > HardCeiling()) {
+      AwaitRoom();
+    }
+    const std::string& client_id = client_ids[i];
     Shard& shard = ShardFor(client_id);
     absl::MutexLock lock(&shard.mu);
     Mailbox& mailbox = *GetOrCreate(shard, client_id, now, /*enforce_limit=*/false);
@@ -109,9 +126,7 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message) : 0;
     appended.push_back(AppendedMessage{client_id, message.id, streams});
   }
-  if (total_bytes_.load(std::memory_order_relaxed) > retention_.memory_budget_bytes) {
-    EnforceBudget();
-  }
+  if (total_bytes_.load(std::memory_order_relaxed) > retention_.memory_budget_bytes) WakeEvictor();
   return appended;
 }
 
@@ -315,46 +330,138 @@ std::vector<std::string> MemoryMailboxStore::ExpireIdle(
   return removed;
 }
 
-void MemoryMailboxStore::EnforceBudget() {
-  // Another appender is already evicting: its target covers this append too.
-  if (!budget_mu_.TryLock()) return;
-  // Evict a little past the budget, so the walk below is not repeated on
-  // every append once the budget is reached.
+void MemoryMailboxStore::WakeEvictor() {
+  absl::MutexLock lock(&evictor_mu_);
+  if (stopping_) return;
+  evictor_wanted_ = true;
+  if (!evictor_.joinable()) evictor_ = std::thread([this] { EvictorLoop(); });
+}
+
+void MemoryMailboxStore::AwaitRoom() {
+  WakeEvictor();
+  absl::MutexLock lock(&evictor_mu_);
+  ++room_waiters_;
+  auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(evictor_mu_) {
+    return stopping_ || total_bytes_.load(std::memory_order_relaxed) <= HardCeiling();
+  };
+  // Bounded: should the evictor find nothing to evict, publishing goes on.
+  evictor_mu_.AwaitWithTimeout(absl::Condition(&room), absl::Seconds(1));
+  --room_waiters_;
+}
+
+bool MemoryMailboxStore::AwaitEvictionForTesting(absl::Duration timeout) {
+  absl::MutexLock lock(&evictor_mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(evictor_mu_) {
+    return !evictor_wanted_ && !evictor_busy_;
+  };
+  return evictor_mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+void MemoryMailboxStore::EvictorLoop() {
+  absl::MutexLock lock(&evictor_mu_);
+  while (true) {
+    auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(evictor_mu_) {
+      return evictor_wanted_ || stopping_;
+    };
+    evictor_mu_.Await(absl::Condition(&wanted));
+    if (stopping_) return;
+    evictor_wanted_ = false;
+    evictor_busy_ = true;
+    evictor_mu_.Unlock();
+    EvictToTarget();
+    evictor_mu_.Lock();
+    evictor_busy_ = false;
+    ++evictions_done_;
+  }
+}
+
+namespace {
+
+// The largest level L such that trimming every size above L down to L frees
+// at least `needed` bytes. `sizes` is sorted largest first.
+uint64_t EvictionLevel(const std::vector<uint64_t>& sizes, uint64_t needed) {
+  // freed(L) = sum over sizes above L of (size - L); it falls as L rises.
+  auto freed = [&sizes](uint64_t level) {
+    uint64_t sum = 0;
+    for (uint64_t size : sizes) {
+      if (size <= level) break;
+      sum += size - level;
+    }
+    return sum;
+  };
+  uint64_t low = 0;
+  uint64_t high = sizes.empty() ? 0 : sizes.front();
+  if (freed(low) < needed) return 0;  // everything goes, and still not enough
+  while (low < high) {
+    const uint64_t middle = low + (high - low + 1) / 2;
+    if (freed(middle) >= needed) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
+}  // namespace
+
+void MemoryMailboxStore::EvictToTarget() {
   const uint64_t budget = retention_.memory_budget_bytes;
-  const uint64_t target = budget - budget / 64;
-  std::vector<std::pair<size_t, std::string>> sizes;  // a max-heap on bytes
-  for (Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
-    for (const auto& [client_id, mailbox] : shard.mailboxes) {
-      if (mailbox.bytes > 0) sizes.emplace_back(mailbox.bytes, client_id);
-    }
+  // A little under the budget, so the evictor does not run for every append
+  // once the budget is reached; further while a large publish waits for
+  // room, so it waits for fewer rounds.
+  bool inflow;
+  {
+    absl::MutexLock lock(&evictor_mu_);
+    inflow = room_waiters_ > 0;
   }
-  std::make_heap(sizes.begin(), sizes.end());
-  while (!sizes.empty() && total_bytes_.load(std::memory_order_relaxed) > target) {
-    std::pop_heap(sizes.begin(), sizes.end());
-    const std::string client_id = std::move(sizes.back().second);
-    sizes.pop_back();
-    // Shrink the largest down to the next largest, then look again.
-    const size_t next_largest = sizes.empty() ? 0 : sizes.front().first;
-    size_t left = 0;
-    {
-      Shard& shard = ShardFor(client_id);
+  const uint64_t target = budget - budget / (inflow ? 8 : 64);
+  while (total_bytes_.load(std::memory_order_relaxed) > budget) {
+    // Pass 1: every mailbox's size, one shard lock at a time.
+    std::vector<uint64_t> sizes;
+    sizes.reserve(mailbox_count_.load(std::memory_order_relaxed));
+    for (Shard& shard : shards_) {
       absl::MutexLock lock(&shard.mu);
-      auto it = shard.mailboxes.find(client_id);
-      if (it == shard.mailboxes.end()) continue;
-      Mailbox& mailbox = it->second;
-      while (!mailbox.messages.empty() && mailbox.bytes >= next_largest &&
-             total_bytes_.load(std::memory_order_relaxed) > target) {
-        PopFront(mailbox, evicted_budget_);
+      for (const auto& [client_id, mailbox] : shard.mailboxes) {
+        if (mailbox.bytes > 0) sizes.push_back(mailbox.bytes);
       }
-      left = mailbox.bytes;
     }
-    if (left > 0) {
-      sizes.emplace_back(left, client_id);
-      std::push_heap(sizes.begin(), sizes.end());
+    std::sort(sizes.begin(), sizes.end(), std::greater<uint64_t>());
+    const uint64_t total = total_bytes_.load(std::memory_order_relaxed);
+    if (total <= target) return;
+    const uint64_t level = EvictionLevel(sizes, total - target);
+    // Pass 2: trim each mailbox above the level to the smallest size it can
+    // keep at or above it, oldest messages first. Pass 3: as messages cannot
+    // be split, take one more from each of those until the total is at the
+    // target. Each holds one shard lock at a time, so a publish waits for
+    // one shard's trim at most.
+    for (const bool to_level : {false, true}) {
+      for (Shard& shard : shards_) {
+        if (total_bytes_.load(std::memory_order_relaxed) <= target) break;
+        {
+          absl::MutexLock lock(&shard.mu);
+          for (auto& [client_id, mailbox] : shard.mailboxes) {
+            if (to_level) {
+              if (mailbox.bytes > level && !mailbox.messages.empty() &&
+                  total_bytes_.load(std::memory_order_relaxed) > target) {
+                PopFront(mailbox, evicted_budget_);
+              }
+              continue;
+            }
+            while (!mailbox.messages.empty() &&
+                   mailbox.bytes - MessageBytes(*mailbox.messages.front().payload) >= level &&
+                   mailbox.bytes > level) {
+              PopFront(mailbox, evicted_budget_);
+            }
+          }
+        }
+        // Publishers waiting for room look again.
+        absl::MutexLock lock(&evictor_mu_);
+        ++evictions_done_;
+      }
     }
+    if (level == 0) return;  // nothing more can go
   }
-  budget_mu_.Unlock();
 }
 
 StoreStats MemoryMailboxStore::Stats() {

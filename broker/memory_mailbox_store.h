@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -23,11 +24,20 @@ namespace pushbroker {
 
 // Safe for concurrent access from multiple threads. Mailboxes are spread over
 // shards with a lock each; topic membership has a lock of its own, never held
-// together with a shard lock. The memory budget is enforced by whichever
-// appender finds it exceeded, one at a time, taking shard locks one by one.
+// together with a shard lock. The memory budget is enforced by an evictor
+// thread of the store's own (started when first needed), taking shard locks
+// one at a time, so no publisher pays for an eviction; a publisher waits
+// only while the total is past the budget by an eighth, until the evictor
+// catches up.
 class MemoryMailboxStore final : public MailboxStore {
  public:
   explicit MemoryMailboxStore(RetentionPolicy retention, StoreLimits limits = {});
+  ~MemoryMailboxStore() override;
+
+  // Blocks until the evictor has nothing left to do (the total is within the
+  // budget), or `timeout` passes; false then. For tests and benchmarks.
+  bool AwaitEvictionForTesting(absl::Duration timeout = absl::Seconds(10))
+      ABSL_LOCKS_EXCLUDED(evictor_mu_);
 
   void SetAppendListener(AppendListener* listener) override;
   absl::StatusOr<std::vector<AppendedMessage>> Append(absl::Span<const std::string> client_ids,
@@ -64,7 +74,9 @@ class MemoryMailboxStore final : public MailboxStore {
     absl::Mutex mu;
     std::unordered_map<std::string, Mailbox> mailboxes ABSL_GUARDED_BY(mu);
   };
-  static constexpr size_t kShards = 32;
+  // Many small shards: a pass over one (the evictor's, a broadcast's
+  // listing) holds its lock for a short time even at a million mailboxes.
+  static constexpr size_t kShards = 256;
 
   Shard& ShardFor(const std::string& client_id);
   uint64_t NewEpoch() ABSL_LOCKS_EXCLUDED(epoch_mu_);
@@ -78,9 +90,20 @@ class MemoryMailboxStore final : public MailboxStore {
   // Erases a mailbox from its shard, keeping the totals right.
   void EraseMailbox(Shard& shard, std::unordered_map<std::string, Mailbox>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // The evictor thread: one EvictToTarget() pass whenever the total is past
+  // the budget.
+  void EvictorLoop() ABSL_LOCKS_EXCLUDED(evictor_mu_);
   // Evicts the oldest messages of the largest mailboxes until the total is
-  // a little under the budget. Takes shard locks one at a time.
-  void EnforceBudget() ABSL_LOCKS_EXCLUDED(budget_mu_);
+  // a little under the budget: finds the size level that frees enough, then
+  // trims mailboxes above it, one shard lock at a time.
+  void EvictToTarget() ABSL_LOCKS_EXCLUDED(evictor_mu_);
+  // Starts or wakes the evictor.
+  void WakeEvictor() ABSL_LOCKS_EXCLUDED(evictor_mu_);
+  // Waits (bounded) while the total is past the hard ceiling.
+  void AwaitRoom() ABSL_LOCKS_EXCLUDED(evictor_mu_);
+  uint64_t HardCeiling() const {
+    return retention_.memory_budget_bytes + retention_.memory_budget_bytes / 8;
+  }
   static MailboxPosition PositionOf(const Mailbox& mailbox);
   void ForgetTopics(const std::string& client_id) ABSL_LOCKS_EXCLUDED(topics_mu_);
 
@@ -98,7 +121,14 @@ class MemoryMailboxStore final : public MailboxStore {
   std::atomic<uint64_t> evicted_size_{0};
   std::atomic<uint64_t> evicted_budget_{0};
   std::atomic<uint64_t> expired_{0};
-  absl::Mutex budget_mu_;  // one evictor at a time
+
+  absl::Mutex evictor_mu_;
+  bool evictor_wanted_ ABSL_GUARDED_BY(evictor_mu_) = false;
+  bool evictor_busy_ ABSL_GUARDED_BY(evictor_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(evictor_mu_) = false;
+  uint64_t evictions_done_ ABSL_GUARDED_BY(evictor_mu_) = 0;  // wakes waiters on progress
+  size_t room_waiters_ ABSL_GUARDED_BY(evictor_mu_) = 0;      // publishes past the ceiling
+  std::thread evictor_ ABSL_GUARDED_BY(evictor_mu_);
 
   absl::Mutex topics_mu_;
   std::map<std::string, std::set<std::string>> topic_members_ ABSL_GUARDED_BY(topics_mu_);

@@ -14,15 +14,18 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/load/latency.h"
+#include "bench/load/probe.h"
 #include "bench/load/process_probe.h"
 #include "bench/load/publisher.h"
 #include "bench/load/sse_fleet.h"
 
 ABSL_FLAG(std::string, scenario, "hold",
-          "hold, fanout, unicast, publish, replay, storm or soak");
+          "hold, fanout, unicast, publish, replay, storm, soak, evict or history");
 ABSL_FLAG(int, http_port, 8080, "the broker's HTTP edge port on 127.0.0.1");
 ABSL_FLAG(std::string, grpc_target, "127.0.0.1:50051", "the broker's gRPC address");
 ABSL_FLAG(int, broker_pid, 0, "the broker's pid, to read its memory, threads and fds");
@@ -38,6 +41,9 @@ ABSL_FLAG(int, clients, 1000, "publish: distinct target clients");
 ABSL_FLAG(int, missed, 1000, "replay/storm: messages missed while away");
 ABSL_FLAG(uint32_t, retry_ms, 2000, "storm: reconnect delay the Disconnect advises");
 ABSL_FLAG(int, churn_per_s, 50, "soak: streams reloaded per second");
+ABSL_FLAG(int, mailboxes, 1000000, "evict: mailboxes to create before the broadcasts");
+ABSL_FLAG(int, broadcasts, 5, "evict: broadcasts to every mailbox");
+ABSL_FLAG(int, history_rate, 90, "history: History(limit=10000) calls per second in the storm");
 
 namespace pushbroker::bench {
 namespace {
@@ -462,6 +468,118 @@ int Soak() {
   return 0;
 }
 
+// Publishes to `n` mailboxes "m<i>", in lists of 10,000.
+absl::Status FillMailboxes(Publisher& publisher, int n, const std::string& data) {
+  constexpr int kList = 10000;
+  for (int first = 0; first < n; first += kList) {
+    v1::PublishRequest request;
+    for (int i = first; i < std::min(n, first + kList); ++i) {
+      request.mutable_clients()->add_ids(absl::StrCat("m", i));
+    }
+    request.set_data(data);
+    if (absl::Status status = publisher.Publish(request); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// Broadcasts to a million mailboxes past the memory budget, while a probe
+// publishes to one other client every 10 ms: how long do the broadcasts
+// take, and how long does eviction hold the probe up?
+int Evict() {
+  const int n = absl::GetFlag(FLAGS_mailboxes);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const std::string data(200, 'e');
+  const absl::Time fill_start = absl::Now();
+  if (absl::Status filled = FillMailboxes(publisher, n, data); !filled.ok()) {
+    std::fprintf(stderr, "fill: %s\n", filled.ToString().c_str());
+    return 1;
+  }
+  const double fill_s = absl::ToDoubleSeconds(absl::Now() - fill_start);
+  PublishProbe probe(&publisher, "probe", absl::Milliseconds(10));
+  std::vector<std::string> broadcast_ms;
+  int failed = 0;
+  for (int i = 0; i < absl::GetFlag(FLAGS_broadcasts); ++i) {
+    const absl::Time start = absl::Now();
+    if (!publisher.Broadcast(data).ok()) ++failed;
+    broadcast_ms.push_back(F(absl::ToDoubleMilliseconds(absl::Now() - start), 0));
+  }
+  probe.Stop();
+  const ProcessSample after = Broker();
+  Result("evict", {{"mailboxes", absl::StrCat(n)},
+                   {"fill_s", F(fill_s)},
+                   {"broadcast_ms", absl::StrJoin(broadcast_ms, "/")},
+                   {"broadcasts_failed", absl::StrCat(failed)},
+                   {"probe_publishes", absl::StrCat(probe.samples())},
+                   {"probe_p50_ms", F(probe.QuantileMs(0.5))},
+                   {"probe_p99_ms", F(probe.QuantileMs(0.99))},
+                   {"probe_max_ms", F(probe.QuantileMs(1.0))},
+                   {"rss_mib", F(after.rss_kib / 1024)}});
+  return failed == 0 && probe.failures() == 0 ? 0 : 1;
+}
+
+// A probe's publish latency alone, then beside a storm of History(limit =
+// 10000) calls on a 1,000-message mailbox, read as raw bytes (the storm's
+// client does not decode, so its own CPU does not weigh on the probe).
+int HistoryStorm() {
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  for (int i = 0; i < 1000; ++i) {
+    v1::PublishRequest request;
+    request.set_client_id("archive");
+    request.set_data(std::string(1000, 'h'));
+    if (!publisher.Publish(request).ok()) return 1;
+  }
+  auto measure = [&](bool storm) {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> calls{0};
+    std::atomic<uint64_t> bytes{0};
+    std::thread reader([&] {
+      if (!storm) return;
+      auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_grpc_target), grpc::InsecureChannelCredentials());
+      grpc::GenericStub stub(channel);
+      v1::HistoryRequest request;
+      request.set_client_id("archive");
+      request.set_limit(10000);
+      const std::string serialized = request.SerializeAsString();
+      const absl::Duration gap = absl::Seconds(1) / absl::GetFlag(FLAGS_history_rate);
+      absl::Time next = absl::Now();
+      while (!stop.load()) {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        grpc::Slice slice(serialized);
+        grpc::ByteBuffer out(&slice, 1), in;
+        absl::Notification done;
+        stub.UnaryCall(&context, "/pushbroker.v1.Broker/History", grpc::StubOptions(), &out, &in,
+                       [&](grpc::Status) { done.Notify(); });
+        done.WaitForNotification();
+        bytes += in.Length();
+        ++calls;
+        next += gap;
+        absl::SleepFor(next - absl::Now());
+      }
+    });
+    PublishProbe probe(&publisher, "probe", absl::Milliseconds(10));
+    absl::SleepFor(duration);
+    probe.Stop();
+    stop = true;
+    reader.join();
+    return std::vector<std::pair<std::string, std::string>>{
+        {storm ? "storm_p50_ms" : "alone_p50_ms", F(probe.QuantileMs(0.5))},
+        {storm ? "storm_p99_ms" : "alone_p99_ms", F(probe.QuantileMs(0.99))},
+        {storm ? "history_calls_per_s" : "alone_samples",
+         storm ? F(static_cast<double>(calls.load()) / absl::ToDoubleSeconds(duration))
+               : absl::StrCat(probe.samples())},
+        {storm ? "history_mib_per_call" : "alone_failures",
+         storm ? F(calls.load() == 0 ? 0 : static_cast<double>(bytes.load()) / calls.load() / 1048576, 2)
+               : absl::StrCat(probe.failures())}};
+  };
+  auto alone = measure(false);
+  auto storm = measure(true);
+  alone.insert(alone.end(), storm.begin(), storm.end());
+  Result("history", alone);
+  return 0;
+}
+
 }  // namespace
 }  // namespace pushbroker::bench
 
@@ -472,7 +590,8 @@ int main(int argc, char** argv) {
   using namespace pushbroker::bench;  // NOLINT
   const std::map<std::string, int (*)()> scenarios = {
       {"hold", Hold},   {"fanout", Fanout}, {"unicast", Unicast}, {"publish", PublishOnly},
-      {"replay", Replay}, {"storm", Storm},   {"soak", Soak}};
+      {"replay", Replay}, {"storm", Storm},   {"soak", Soak}, {"evict", Evict},
+      {"history", HistoryStorm}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());

@@ -51,6 +51,7 @@ TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 100).ok());   // 300
   EXPECT_EQ(store.Stats().evicted_budget, 0u);
   ASSERT_TRUE(AppendTo(store, {"small"}, 200).ok());  // 6500: over
+  ASSERT_TRUE(store.AwaitEvictionForTesting());  // the evictor runs on its own thread
   const StoreStats stats = store.Stats();
   EXPECT_LE(stats.bytes, 6400u);
   EXPECT_EQ(stats.evicted_budget, 2u);
@@ -78,11 +79,38 @@ TEST(StoreLimitsTest, EqualMailboxesShareTheEviction) {
   MemoryMailboxStore store(retention);
   for (int i = 0; i < 32; ++i) ASSERT_TRUE(AppendTo(store, {"a", "b"}, 100).ok());  // 6400
   ASSERT_TRUE(AppendTo(store, {"c"}, 1000).ok());
+  ASSERT_TRUE(store.AwaitEvictionForTesting());
   const size_t a = Offsets(store, "a").size();
   const size_t b = Offsets(store, "b").size();
   EXPECT_LE(store.Stats().bytes, 6400u);
   EXPECT_LE(a > b ? a - b : b - a, 1u);
   EXPECT_EQ(Offsets(store, "c").size(), 1u);
+}
+
+TEST(StoreLimitsTest, APublishPastTheBudgetNeverEvictsOnItsOwnThread) {
+  RetentionPolicy retention;
+  retention.memory_budget_bytes = 100000;
+  MemoryMailboxStore store(retention);
+  std::vector<std::string> many;
+  for (int i = 0; i < 5000; ++i) many.push_back("m" + std::to_string(i));
+  // Each broadcast-like publish is 5000 x 100 bytes: five times the budget.
+  for (int round = 0; round < 4; ++round) ASSERT_TRUE(AppendTo(store, many, 100).ok());
+  ASSERT_TRUE(store.AwaitEvictionForTesting());
+  const StoreStats stats = store.Stats();
+  EXPECT_LE(stats.bytes, 100000u);
+  EXPECT_GT(stats.evicted_budget, 0u);
+  // Every mailbox still holds its newest message or none; none holds more
+  // than the fair share a level gives.
+  size_t holding = 0;
+  for (const std::string& client : many) {
+    const std::vector<uint64_t> offsets = Offsets(store, client);
+    EXPECT_LE(offsets.size(), 1u) << client;
+    if (!offsets.empty()) {
+      EXPECT_EQ(offsets.back(), 4u) << client;
+      ++holding;
+    }
+  }
+  EXPECT_GT(holding, 0u);
 }
 
 TEST(StoreLimitsTest, PastMaxMailboxesAPublishIsRefusedWhole) {
