@@ -1,5 +1,7 @@
 #include "app/broker_app.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <random>
 
@@ -136,6 +138,8 @@ void BrokerApp::JanitorLoop() {
   // sweep_interval.
   const absl::Duration tick = std::min(options_.sweep_interval, absl::Seconds(2));
   absl::Time next_sweep = absl::Now() + options_.sweep_interval;
+  constexpr absl::Duration kTrimInterval = absl::Seconds(10);
+  absl::Time next_trim = absl::Now() + kTrimInterval;
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
@@ -152,6 +156,12 @@ void BrokerApp::JanitorLoop() {
     if (absl::Now() >= next_sweep) {
       broker_->Sweep();
       next_sweep = absl::Now() + options_.sweep_interval;
+    }
+    if (absl::Now() >= next_trim) {
+      // Gives the pages freed by evictions, expiries and cut streams back to
+      // the system; glibc keeps them otherwise. A few ms on a large heap.
+      malloc_trim(0);
+      next_trim = absl::Now() + kTrimInterval;
     }
     mu_.Lock();
   }

@@ -31,6 +31,9 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                     MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
   registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
                     [&store] { return static_cast<double>(store.Stats().mailboxes); });
+  registry.AddValue("pushbroker_stream_queue_bytes",
+                    "Bytes all SSE streams hold unsent, against --stream_queue_budget_bytes.",
+                    MetricType::kGauge, [&http] { return static_cast<double>(http.stream_queue_bytes()); });
   registry.AddValue("pushbroker_tracked_clients",
                     "Clients with presence state here (live streams or a last-seen time).",
                     MetricType::kGauge, [&broker] { return static_cast<double>(broker.TrackedClients()); });

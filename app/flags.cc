@@ -24,7 +24,7 @@ ABSL_FLAG(absl::Duration, mailbox_ttl, absl::Hours(24),
           "How long a message is kept, and how long an idle mailbox lives.");
 ABSL_FLAG(uint32_t, max_message_bytes, 64 * 1024, "Largest `data` a publish may carry.");
 ABSL_FLAG(uint64_t, mailbox_max_bytes, 1 << 20,
-          "Bytes one mailbox retains (data + event + 96 per message); the oldest go first.");
+          "Bytes one mailbox retains (data + event + 200 per message); the oldest go first.");
 ABSL_FLAG(uint64_t, mailbox_memory_budget_bytes, uint64_t{1} << 30,
           "Bytes all mailboxes retain together; past it the oldest messages of the largest "
           "mailboxes go first (a replay past them gets a reset).");
@@ -61,6 +61,12 @@ ABSL_FLAG(std::string, cors_origins, "",
 ABSL_FLAG(uint32_t, max_connections, 10000, "Most concurrent SSE streams.");
 ABSL_FLAG(uint32_t, max_stream_queue_bytes, 1 << 20,
           "Unsent bytes a stream may queue before it is cut as a slow consumer.");
+ABSL_FLAG(uint64_t, stream_queue_budget_bytes, 256 << 20,
+          "Unsent bytes all SSE streams may hold together; past it every stream holding more "
+          "than 64 KiB unsent is cut as a slow consumer (it reconnects and loses nothing).");
+ABSL_FLAG(uint32_t, stream_socket_buffer_bytes, 256 * 1024,
+          "Kernel send buffer (SO_SNDBUF) of each SSE stream's socket; 0 leaves the kernel's "
+          "autotuning, which grows to megabytes for a peer that stopped reading.");
 ABSL_FLAG(absl::Duration, stream_stall_timeout, absl::Seconds(30),
           "A stream whose peer accepts no bytes for this long while data waits is closed.");
 ABSL_FLAG(absl::Duration, poll_default_timeout, absl::Seconds(25),
@@ -178,6 +184,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
         CheckPositive("heartbeat_ms", absl::GetFlag(FLAGS_heartbeat_ms)),
         CheckPositive("max_connections", absl::GetFlag(FLAGS_max_connections)),
         CheckPositive("max_stream_queue_bytes", absl::GetFlag(FLAGS_max_stream_queue_bytes)),
+        CheckPositive("stream_queue_budget_bytes", absl::GetFlag(FLAGS_stream_queue_budget_bytes)),
         CheckPositive("max_http_threads", absl::GetFlag(FLAGS_max_http_threads)),
         CheckPositive("sweep_interval", absl::GetFlag(FLAGS_sweep_interval)),
         CheckPositive("max_mailboxes", absl::GetFlag(FLAGS_max_mailboxes)),
@@ -199,11 +206,11 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   options.retention.memory_budget_bytes = absl::GetFlag(FLAGS_mailbox_memory_budget_bytes);
   // The largest message must fit in a mailbox and in the budget.
   const uint64_t largest_message = uint64_t{absl::GetFlag(FLAGS_max_message_bytes)} +
-                                   absl::GetFlag(FLAGS_max_event_bytes) + 96;
+                                   absl::GetFlag(FLAGS_max_event_bytes) + kMessageOverheadBytes;
   if (options.retention.max_bytes < largest_message ||
       options.retention.memory_budget_bytes < options.retention.max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "need --max_message_bytes + --max_event_bytes + 96 (", largest_message,
+        "need --max_message_bytes + --max_event_bytes + ", kMessageOverheadBytes, " (", largest_message,
         ") <= --mailbox_max_bytes <= --mailbox_memory_budget_bytes"));
   }
   options.store_limits.max_mailboxes = absl::GetFlag(FLAGS_max_mailboxes);
@@ -246,6 +253,9 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   }
   options.http.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.http.max_stream_queue_bytes = absl::GetFlag(FLAGS_max_stream_queue_bytes);
+  options.http.stream_queue_budget_bytes = absl::GetFlag(FLAGS_stream_queue_budget_bytes);
+  options.http.stream_socket_buffer_bytes =
+      static_cast<int>(std::min<uint32_t>(absl::GetFlag(FLAGS_stream_socket_buffer_bytes), 64 << 20));
   options.http.max_http_threads = absl::GetFlag(FLAGS_max_http_threads);
   options.http.sse_loops = absl::GetFlag(FLAGS_sse_loops);
   options.http.stream_stall_timeout = absl::GetFlag(FLAGS_stream_stall_timeout);

@@ -38,7 +38,7 @@ bench() {  # bench PB-BENCH-ARGS... [-- BROKER-FLAGS...]: one scenario against a
 
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak evict history; do
+for scenario in hold fanout unicast publish replay storm soak evict history memory; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -54,6 +54,13 @@ for scenario in hold fanout unicast publish replay storm soak evict history; do
     evict) bench --scenario=evict --mailboxes=1000000 --broadcasts=5 -- \
              --mailbox_memory_budget_bytes=268435456 --max_mailboxes=2000000 ;;
     history) bench --scenario=history --duration=10s --history_rate=90 ;;
+    # Peak RSS against the budget: defaults filled with 1 KB messages, a 256 MiB
+    # budget filled with 60 KB ones, and 1,000 streams that stop reading.
+    memory)
+      bench --scenario=memory --messages=1500000 --message_bytes=1000 --clients=100000
+      bench --scenario=memory --messages=20000 --message_bytes=60000 --clients=1000 \
+        --budget_bytes=268435456 -- --mailbox_memory_budget_bytes=268435456
+      bench --scenario=memory --stuck_streams=1000 --message_bytes=60000 --budget_bytes=1073741824 ;;
     soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s --churn_per_s=50 ;;
   esac
 done

@@ -64,12 +64,13 @@ absl::StatusOr<std::vector<std::string>> Broker::ResolveRecipients(const Publish
   return absl::InternalError("unknown target kind");
 }
 
-absl::StatusOr<PublishResult> Broker::PublishOnce(const PublishRequest& request) {
+absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request) {
   ASSIGN_OR_RETURN(std::vector<std::string> recipients, ResolveRecipients(request.target));
   const absl::Time now = clock_->Now();
   const absl::Time expires =
       request.ttl.has_value() ? now + *request.ttl : absl::InfiniteFuture();
-  auto payload = std::make_shared<const Payload>(Payload{request.event, request.data});
+  auto payload =
+      std::make_shared<const Payload>(Payload{std::move(request.event), std::move(request.data)});
   ASSIGN_OR_RETURN(std::vector<AppendedMessage> appended,
                    store_->Append(recipients, std::move(payload), now, expires));
 
@@ -93,7 +94,7 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(const PublishRequest& request)
   return result;
 }
 
-absl::StatusOr<PublishResult> Broker::Publish(const PublishRequest& request) {
+absl::StatusOr<PublishResult> Broker::Publish(PublishRequest request) {
   RETURN_IF_ERROR(ValidatePublish(request));
   if (request.idempotency_key.empty()) return PublishOnce(request);
   return idempotency_.RunOnce(request.idempotency_key, clock_->Now(),

@@ -70,7 +70,8 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  absl::StatusOr<PublishResult> Publish(const PublishRequest& request);
+  // Takes the request by value: its data moves into the stored payload.
+  absl::StatusOr<PublishResult> Publish(PublishRequest request);
 
   absl::Status Subscribe(const std::string& client_id, const std::string& topic);
   absl::Status Unsubscribe(const std::string& client_id, const std::string& topic);
@@ -118,7 +119,8 @@ class Broker {
 
  private:
   absl::StatusOr<std::vector<std::string>> ResolveRecipients(const PublishTarget& target);
-  absl::StatusOr<PublishResult> PublishOnce(const PublishRequest& request);
+  // Moves the request's event and data into the payload.
+  absl::StatusOr<PublishResult> PublishOnce(PublishRequest& request);
   absl::Status ValidatePublish(const PublishRequest& request) const;
 
   const BrokerOptions options_;

@@ -211,8 +211,8 @@ absl::StatusOr<MailboxInfo> MemoryMailboxStore::Describe(const std::string& clie
     }
     Mailbox& mailbox = it->second;
     DropExpiredFront(mailbox, now);
-    for (const Message& message : mailbox.messages) {
-      if (message.expires_at > now) ++info.size;
+    for (size_t i = 0; i < mailbox.messages.size(); ++i) {
+      if (mailbox.messages[i].expires_at > now) ++info.size;
     }
     if (!mailbox.messages.empty()) info.first_id = mailbox.messages.front().id;
     if (mailbox.next_offset > 1) info.last_id = MessageId{mailbox.epoch, mailbox.next_offset - 1};

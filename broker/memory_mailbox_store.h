@@ -6,7 +6,6 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -19,6 +18,7 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/mailbox_store.h"
+#include "broker/message_ring.h"
 
 namespace pushbroker {
 
@@ -66,7 +66,7 @@ class MemoryMailboxStore final : public MailboxStore {
     uint64_t epoch = 0;
     uint64_t next_offset = 1;
     uint64_t delivered_through = 0;  // offsets up to here were confirmed received
-    std::deque<Message> messages;
+    MessageRing messages;
     size_t bytes = 0;  // MessageBytes of `messages`
     absl::Time last_activity;
   };

@@ -16,7 +16,7 @@ void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
 
 // Text fields arrive as bytes; names and ids are checked by the core's
 // validation, data and event for UTF-8 there too. The key is checked here.
-absl::StatusOr<PublishRequest> ToCore(const internal::PublishRequestWire& in) {
+absl::StatusOr<PublishRequest> ToCore(internal::PublishRequestWire& in) {
   using Wire = internal::PublishRequestWire;
   PublishRequest out;
   switch (in.target_case()) {
@@ -41,8 +41,9 @@ absl::StatusOr<PublishRequest> ToCore(const internal::PublishRequestWire& in) {
     case Wire::TARGET_NOT_SET:
       break;  // the core says what is missing
   }
-  out.event = in.event();
-  out.data = in.data();
+  // Moved, not copied: a large message then exists once at a time.
+  out.event = std::move(*in.mutable_event());
+  out.data = std::move(*in.mutable_data());
   out.idempotency_key = in.idempotency_key();
   if (!IsValidUtf8(out.idempotency_key)) {
     return absl::InvalidArgumentError("idempotency_key is not valid UTF-8");
@@ -181,7 +182,7 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
     return absl::InvalidArgumentError("the request is not a well-formed pushbroker.v1.PublishRequest");
   }
   ASSIGN_OR_RETURN(PublishRequest core_request, ToCore(request));
-  ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(core_request));
+  ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(std::move(core_request)));
   v1::PublishResponse response;
   response.set_id(result.id);
   response.set_mailboxes(result.mailboxes);

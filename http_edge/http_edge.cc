@@ -67,6 +67,7 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
       logger_(logger),
       auth_(auth != nullptr && auth->enabled() ? auth : nullptr),
       cors_(options_.cors_origins),
+      stream_memory_(options_.stream_queue_budget_bytes),
       server_(HandoffServerOptions{RequestGateOptions{options_.max_request_head_bytes,
                                                       options_.max_request_line_bytes,
                                                       options_.head_timeout,
@@ -80,14 +81,15 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
               }) {
   for (size_t i = 0; i < std::max<size_t>(1, options_.sse_loops); ++i) {
     loops_.push_back(std::make_unique<SseLoop>(
-        SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5), options_.stream_stall_timeout},
+        SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5), options_.stream_stall_timeout,
+                       options_.stream_socket_buffer_bytes},
         [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
           OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
         },
         [this](const std::shared_ptr<SseStream>& stream, uint64_t offset) {
           broker_->ConfirmDelivered(stream->client_id(), MessageId{stream->epoch(), offset});
         },
-        &stats_));
+        &stats_, &stream_memory_));
   }
   RegisterRoutes();
 }
@@ -241,7 +243,8 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
 
   if (!TryReserveStream(res)) return;
   SseLoop* loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
-  auto stream = std::make_shared<SseStream>(client_id, loop, options_.max_stream_queue_bytes);
+  auto stream = std::make_shared<SseStream>(client_id, loop, options_.max_stream_queue_bytes,
+                                            &stream_memory_);
   stream->set_token_expires_at(admitted->token_expires_at);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
   if (!opened.ok()) {

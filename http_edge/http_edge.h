@@ -20,6 +20,7 @@
 #include "http_edge/edge_stats.h"
 #include "http_edge/handoff_server.h"
 #include "http_edge/sse_loop.h"
+#include "http_edge/stream_memory.h"
 #include "logging/logger.h"
 
 namespace pushbroker {
@@ -32,6 +33,10 @@ struct HttpEdgeOptions {
   std::vector<std::string> cors_origins;  // empty: no cross-origin pages
   size_t max_connections = 10000;         // concurrent SSE streams
   size_t max_stream_queue_bytes = 1 << 20;  // unsent bytes before a stream is cut
+  // Unsent bytes of all streams together; past it, every stream holding more
+  // than 64 KiB unsent is cut.
+  uint64_t stream_queue_budget_bytes = 256 << 20;
+  int stream_socket_buffer_bytes = 256 * 1024;  // SO_SNDBUF per stream; 0: the kernel's
   size_t max_http_threads = 512;  // threads running requests at once
   size_t sse_loops = 2;  // epoll threads writing established streams
   // Request heads: size limits, and how long one may take to arrive. A
@@ -84,6 +89,8 @@ class HttpEdge {
   const EdgeStats& stats() const { return stats_; }
   const RequestGateStats& gate_stats() const { return server_.gate_stats(); }
   const AcceptStats& accept_stats() const { return server_.accept_stats(); }
+  // Bytes all streams hold unsent (queued or in their loop).
+  uint64_t stream_queue_bytes() const { return stream_memory_.bytes(); }
   // False once the listener has failed for good (the port no longer
   // accepts): the pod must stop being ready, and the process exit.
   bool listening() const { return !listener_failed_.load(); }
@@ -115,6 +122,7 @@ class HttpEdge {
   const ClientAuthenticator* const auth_;
   const CorsPolicy cors_;
   EdgeStats stats_;
+  StreamMemory stream_memory_;
   std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};

@@ -39,11 +39,12 @@ std::optional<uint64_t> BytesAcked(int fd) {
 }  // namespace
 
 SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-                 EdgeStats* stats)
+                 EdgeStats* stats, StreamMemory* memory)
     : options_(options),
       on_closed_(std::move(on_closed)),
       on_confirmed_(std::move(on_confirmed)),
-      stats_(stats) {}
+      stats_(stats),
+      memory_(memory) {}
 
 SseLoop::~SseLoop() {
   Stop();
@@ -111,6 +112,10 @@ void SseLoop::TakeRequests() {
   for (auto& [stream, fd] : adoptions) {
     const int flags = ::fcntl(fd, F_GETFL, 0);
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (options_.socket_send_buffer > 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.socket_send_buffer,
+                   sizeof(options_.socket_send_buffer));
+    }
     Connection& connection = connections_[fd];
     connection.stream = stream;
     connection.fd = fd;
@@ -161,6 +166,8 @@ void SseLoop::Flush(Connection& connection) {
         return;
       }
       connection.outbox = std::move(batch.chunks);
+      connection.outbox_bytes = 0;
+      for (const OutChunk& chunk : connection.outbox) connection.outbox_bytes += chunk.bytes.size();
       connection.front_written = 0;
     }
     iovec iov[kMaxIovecs];
@@ -196,6 +203,8 @@ void SseLoop::Flush(Connection& connection) {
         if (front.through_offset != 0) {
           connection.unconfirmed.emplace_back(connection.written, front.through_offset);
         }
+        connection.outbox_bytes -= front.bytes.size();
+        memory_->Release(front.bytes.size());
         connection.outbox.pop_front();
         connection.front_written = 0;
       } else {
@@ -242,6 +251,7 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
   // What the peer acknowledged before the end counts as received; the rest
   // is replayed to the client's next connection.
   ConfirmAcknowledged(it->second);
+  memory_->Release(it->second.outbox_bytes);
   std::shared_ptr<SseStream> stream = std::move(it->second.stream);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
@@ -273,6 +283,8 @@ void SseLoop::Heartbeat(absl::Time now) {
       continue;
     }
     connection.outbox.push_back(beat);
+    connection.outbox_bytes += beat.bytes.size();
+    memory_->Add(beat.bytes.size());
     connection.front_written = 0;
     Flush(connection);
   }
@@ -282,6 +294,15 @@ void SseLoop::ExpireTokens(absl::Time now) {
   for (auto& [fd, connection] : connections_) {
     if (connection.stream->token_expires_at() <= now) connection.stream->EndForExpiredToken();
   }
+}
+
+void SseLoop::CutOverBudget() {
+  if (!memory_->over_budget()) return;
+  std::vector<int> cut;
+  for (const auto& [fd, connection] : connections_) {
+    if (memory_->MustCut(connection.outbox_bytes)) cut.push_back(fd);
+  }
+  for (int fd : cut) CloseConnection(fd, StreamEnd::kSlowConsumer);
 }
 
 void SseLoop::ConfirmAll() {
@@ -324,6 +345,7 @@ void SseLoop::Run() {
     if (now >= next_expiry_check) {
       ExpireTokens(now);  // their wake-ups flush them on the next turn
       ConfirmAll();
+      CutOverBudget();
       next_expiry_check = now + absl::Seconds(1);
     }
     if (now >= next_beat) {

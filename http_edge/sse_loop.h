@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "http_edge/edge_stats.h"
 #include "http_edge/sse_stream.h"
+#include "http_edge/stream_memory.h"
 
 namespace pushbroker {
 
@@ -30,6 +31,10 @@ struct SseLoopOptions {
   // How long queued data may wait on a peer that accepts none of it before
   // the stream is closed (a vanished peer whose TCP never says so).
   absl::Duration stall_timeout = absl::Seconds(30);
+  // SO_SNDBUF of each adopted socket: bounds the kernel's memory per stream
+  // (it autotunes up to megabytes for a peer that stopped reading). 0: the
+  // kernel's default.
+  int socket_send_buffer = 256 * 1024;
 };
 
 // Adopt() and Wake() are safe for concurrent access from multiple threads;
@@ -42,9 +47,9 @@ class SseLoop {
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
   using ConfirmedCallback = std::function<void(const std::shared_ptr<SseStream>&, uint64_t offset)>;
 
-  // `stats` must outlive the loop.
+  // `stats` and `memory` must outlive the loop.
   SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-          EdgeStats* stats);
+          EdgeStats* stats, StreamMemory* memory);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
   ~SseLoop();
@@ -64,6 +69,7 @@ class SseLoop {
     std::shared_ptr<SseStream> stream;
     int fd = -1;
     std::deque<OutChunk> outbox;
+    size_t outbox_bytes = 0;   // counted in StreamMemory until written
     size_t front_written = 0;  // bytes of outbox.front() already sent
     bool end_after = false;    // close once the outbox is empty
     absl::Time ending_since = absl::InfiniteFuture();
@@ -90,11 +96,15 @@ class SseLoop {
   void ExpireTokens(absl::Time now);
   // Once a second: the events each peer has acknowledged since.
   void ConfirmAll();
+  // Past the streams' memory budget: cuts the streams whose peers hold more
+  // than the floor unwritten.
+  void CutOverBudget();
 
   const SseLoopOptions options_;
   const ClosedCallback on_closed_;
   const ConfirmedCallback on_confirmed_;
   EdgeStats* const stats_;
+  StreamMemory* const memory_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;

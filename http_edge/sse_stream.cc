@@ -5,8 +5,17 @@
 
 namespace pushbroker {
 
-SseStream::SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes)
-    : client_id_(std::move(client_id)), loop_(loop), max_queued_bytes_(max_queued_bytes) {}
+SseStream::SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes,
+                     StreamMemory* memory)
+    : client_id_(std::move(client_id)),
+      loop_(loop),
+      max_queued_bytes_(max_queued_bytes),
+      memory_(memory) {}
+
+SseStream::~SseStream() {
+  absl::MutexLock lock(&mu_);
+  memory_->Release(queued_bytes_);
+}
 
 bool SseStream::ScheduleWakeLocked() {
   if (wake_scheduled_) return false;
@@ -16,6 +25,7 @@ bool SseStream::ScheduleWakeLocked() {
 
 void SseStream::EnqueueLocked(OutChunk chunk) {
   queued_bytes_ += chunk.bytes.size();
+  memory_->Add(chunk.bytes.size());
   queued_.push_back(std::move(chunk));
 }
 
@@ -35,6 +45,7 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uin
     if (!opening_chunks.empty()) {
       // Opening chunks go before anything held back.
       queued_bytes_ += opening_chunks.size();
+      memory_->Add(opening_chunks.size());
       opening_bytes_ = opening_chunks.size();
       queued_.push_front(
           OutChunk{std::move(opening_chunks), absl::InfinitePast(), replayed_through});
@@ -58,9 +69,11 @@ void SseStream::Deliver(const Message& message) {
       return;
     }
     QueueMessageLocked(message);
-    if (queued_bytes_ - opening_bytes_ > max_queued_bytes_) {
+    const size_t live_bytes = queued_bytes_ - opening_bytes_;
+    if (live_bytes > max_queued_bytes_ || memory_->MustCut(live_bytes)) {
       overflowed_ = true;
       queued_.clear();
+      memory_->Release(queued_bytes_);
       queued_bytes_ = 0;
       opening_bytes_ = 0;
       // Always wake: while the peer blocks, a wake may be pending that the

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/stream_sink.h"
+#include "http_edge/stream_memory.h"
 
 namespace pushbroker {
 
@@ -33,12 +34,16 @@ struct OutChunk {
 // stream holds live messages aside, so the replay goes out first; after it,
 // live messages at or below the last replayed offset are dropped as
 // duplicates. Past `max_queued_bytes` of unsent live data the stream gives
-// up (slow consumer) and the loop closes it; the client reconnects with
-// Last-Event-ID and loses nothing, since the mailbox still has the messages.
+// up (slow consumer) and the loop closes it, and sooner when all streams
+// together hold more than their budget (StreamMemory); the client
+// reconnects with Last-Event-ID and loses nothing, since the mailbox still
+// has the messages.
 class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
  public:
-  // `loop` must outlive the stream's registration with it.
-  SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes);
+  // `loop` must outlive the stream's registration with it; `memory` must
+  // outlive the stream.
+  SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes, StreamMemory* memory);
+  ~SseStream() override;
   // The loop that writes this stream.
   SseLoop* loop() const { return loop_; }
 
@@ -87,6 +92,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   absl::Time token_expires_at_ = absl::InfiniteFuture();  // set before the stream is shared
   SseLoop* const loop_;
   const size_t max_queued_bytes_;
+  StreamMemory* const memory_;
 
   mutable absl::Mutex mu_;
   bool priming_ ABSL_GUARDED_BY(mu_) = true;

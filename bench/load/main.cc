@@ -3,6 +3,11 @@
 // "RESULT scenario=... key=value ..." with what it measured. Every loop is
 // bounded in count and time; all traffic stays on 127.0.0.1.
 #include <algorithm>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -25,7 +30,7 @@
 #include "bench/load/sse_fleet.h"
 
 ABSL_FLAG(std::string, scenario, "hold",
-          "hold, fanout, unicast, publish, replay, storm, soak, evict or history");
+          "hold, fanout, unicast, publish, replay, storm, soak, evict, history or memory");
 ABSL_FLAG(int, http_port, 8080, "the broker's HTTP edge port on 127.0.0.1");
 ABSL_FLAG(std::string, grpc_target, "127.0.0.1:50051", "the broker's gRPC address");
 ABSL_FLAG(int, broker_pid, 0, "the broker's pid, to read its memory, threads and fds");
@@ -43,6 +48,12 @@ ABSL_FLAG(uint32_t, retry_ms, 2000, "storm: reconnect delay the Disconnect advis
 ABSL_FLAG(int, churn_per_s, 50, "soak: streams reloaded per second");
 ABSL_FLAG(int, mailboxes, 1000000, "evict: mailboxes to create before the broadcasts");
 ABSL_FLAG(int, broadcasts, 5, "evict: broadcasts to every mailbox");
+ABSL_FLAG(int, message_bytes, 1000, "memory: data bytes of each message");
+ABSL_FLAG(int, messages, 0, "memory: unicast messages to publish (each with its own payload)");
+ABSL_FLAG(int, stuck_streams, 0, "memory: streams that stop reading, each sent messages until cut");
+ABSL_FLAG(uint64_t, budget_bytes, 1073741824, "memory: the broker's --mailbox_memory_budget_bytes");
+ABSL_FLAG(uint64_t, stream_budget_bytes, 268435456,
+          "memory: the broker's --stream_queue_budget_bytes (counted when streams stall)");
 ABSL_FLAG(int, history_rate, 90, "history: History(limit=10000) calls per second in the storm");
 
 namespace pushbroker::bench {
@@ -580,6 +591,104 @@ int HistoryStorm() {
   return 0;
 }
 
+// Peak resident memory while `work` runs, sampled every 20 ms.
+template <typename Work>
+double PeakRssMibDuring(Work work) {
+  std::atomic<bool> done{false};
+  std::atomic<double> peak{0};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      peak = std::max(peak.load(), Broker().rss_kib / 1024);
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  work();
+  done = true;
+  sampler.join();
+  return std::max(peak.load(), Broker().rss_kib / 1024);
+}
+
+// A connection that asks for a client's stream and then never reads.
+int OpenStuckStream(const std::string& client_id) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(absl::GetFlag(FLAGS_http_port)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  const std::string request =
+      absl::StrCat("GET /v1/events?client_id=", client_id, " HTTP/1.1\r\nHost: bench\r\n\r\n");
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Fills the memory budget with messages that each have their own payload
+// (the case the budget's count is closest to), and/or stalls streams that
+// stop reading, and reports the broker's peak and settled RSS against the
+// budget.
+int Memory() {
+  const int messages = absl::GetFlag(FLAGS_messages);
+  const int clients = absl::GetFlag(FLAGS_clients);
+  const int stuck = absl::GetFlag(FLAGS_stuck_streams);
+  const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_message_bytes));
+  // What the broker may hold by its budgets: retention, plus the streams'
+  // queues when some stall.
+  const double budget_mib =
+      static_cast<double>(absl::GetFlag(FLAGS_budget_bytes) +
+                          (stuck > 0 ? absl::GetFlag(FLAGS_stream_budget_bytes) : 0)) /
+      1048576;
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const ProcessSample before = Broker();
+  std::vector<int> stuck_fds;
+  LoadResult load;
+  const double peak_mib = PeakRssMibDuring([&] {
+    if (messages > 0) {
+      load = publisher.RunStreams(
+          [&](uint64_t i, v1::PublishRequest* request) {
+            request->set_client_id(ClientId((i * 2654435761u) % clients));
+            request->set_data(StampedData(i + 1, bytes > 40 ? bytes - 40 : 0));
+          },
+          absl::GetFlag(FLAGS_publish_streams), static_cast<uint64_t>(messages), absl::Minutes(5));
+    }
+    for (int i = 0; i < stuck; ++i) {
+      const int fd = OpenStuckStream(absl::StrCat("stuck", i));
+      if (fd >= 0) stuck_fds.push_back(fd);
+    }
+    absl::SleepFor(absl::Seconds(1));
+    // Each stuck stream is sent 4 MiB, four times its own limit.
+    const int per_stream = static_cast<int>((4u << 20) / std::max<size_t>(bytes, 1));
+    if (stuck > 0) {
+      publisher.RunStreams(
+          [&](uint64_t i, v1::PublishRequest* request) {
+            request->set_client_id(absl::StrCat("stuck", i % stuck));
+            request->set_data(std::string(bytes, 's'));
+          },
+          absl::GetFlag(FLAGS_publish_streams), static_cast<uint64_t>(stuck) * per_stream,
+          absl::Minutes(5));
+    }
+    absl::SleepFor(absl::Seconds(2));
+  });
+  // Settled: cut streams gone, the janitor's trim has run.
+  absl::SleepFor(absl::Seconds(12));
+  const ProcessSample settled = Broker();
+  for (int fd : stuck_fds) ::close(fd);
+  Result("memory", {{"message_bytes", absl::StrCat(bytes)},
+                    {"messages", absl::StrCat(load.acknowledged)},
+                    {"stuck_streams", absl::StrCat(stuck_fds.size())},
+                    {"budget_mib", F(budget_mib, 0)},
+                    {"rss_before_mib", F(before.rss_kib / 1024)},
+                    {"rss_peak_mib", F(peak_mib)},
+                    {"rss_settled_mib", F(settled.rss_kib / 1024)},
+                    {"peak_over_budget", F(peak_mib / budget_mib, 2)}});
+  return 0;
+}
+
 }  // namespace
 }  // namespace pushbroker::bench
 
@@ -591,7 +700,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, int (*)()> scenarios = {
       {"hold", Hold},   {"fanout", Fanout}, {"unicast", Unicast}, {"publish", PublishOnly},
       {"replay", Replay}, {"storm", Storm},   {"soak", Soak}, {"evict", Evict},
-      {"history", HistoryStorm}};
+      {"history", HistoryStorm}, {"memory", Memory}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());

@@ -33,27 +33,27 @@ absl::Status AppendTo(MemoryMailboxStore& store, std::vector<std::string> client
 
 TEST(StoreLimitsTest, AMailboxPastItsByteLimitLosesItsOldest) {
   RetentionPolicy retention;
-  retention.max_bytes = 1000;
+  retention.max_bytes = 10000;
   MemoryMailboxStore store(retention);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AppendTo(store, {"alice"}, 300).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AppendTo(store, {"alice"}, 3000).ok());
   EXPECT_EQ(Offsets(store, "alice"), (std::vector<uint64_t>{3, 4, 5}));
   const StoreStats stats = store.Stats();
-  EXPECT_EQ(stats.bytes, 900u);
+  EXPECT_EQ(stats.bytes, 9000u);
   EXPECT_EQ(stats.evicted_size, 2u);
 }
 
 TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
   RetentionPolicy retention;
-  retention.memory_budget_bytes = 6400;  // evicts down to 6300
+  retention.memory_budget_bytes = 64000;  // evicts down to 63000
   MemoryMailboxStore store(retention);
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AppendTo(store, {"big"}, 100).ok());    // 4000
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendTo(store, {"medium"}, 100).ok()); // 2000
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 100).ok());   // 300
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AppendTo(store, {"big"}, 1000).ok());    // 40000
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendTo(store, {"medium"}, 1000).ok()); // 20000
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 1000).ok());   // 3000
   EXPECT_EQ(store.Stats().evicted_budget, 0u);
-  ASSERT_TRUE(AppendTo(store, {"small"}, 200).ok());  // 6500: over
+  ASSERT_TRUE(AppendTo(store, {"small"}, 2000).ok());  // 65000: over
   ASSERT_TRUE(store.AwaitEvictionForTesting());  // the evictor runs on its own thread
   const StoreStats stats = store.Stats();
-  EXPECT_LE(stats.bytes, 6400u);
+  EXPECT_LE(stats.bytes, 64000u);
   EXPECT_EQ(stats.evicted_budget, 2u);
   // Only the largest mailbox paid, and with its oldest messages.
   std::vector<uint64_t> big = Offsets(store, "big");
@@ -75,29 +75,29 @@ TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
 
 TEST(StoreLimitsTest, EqualMailboxesShareTheEviction) {
   RetentionPolicy retention;
-  retention.memory_budget_bytes = 6400;
+  retention.memory_budget_bytes = 64000;
   MemoryMailboxStore store(retention);
-  for (int i = 0; i < 32; ++i) ASSERT_TRUE(AppendTo(store, {"a", "b"}, 100).ok());  // 6400
-  ASSERT_TRUE(AppendTo(store, {"c"}, 1000).ok());
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(AppendTo(store, {"a", "b"}, 1000).ok());  // 64000
+  ASSERT_TRUE(AppendTo(store, {"c"}, 10000).ok());
   ASSERT_TRUE(store.AwaitEvictionForTesting());
   const size_t a = Offsets(store, "a").size();
   const size_t b = Offsets(store, "b").size();
-  EXPECT_LE(store.Stats().bytes, 6400u);
+  EXPECT_LE(store.Stats().bytes, 64000u);
   EXPECT_LE(a > b ? a - b : b - a, 1u);
   EXPECT_EQ(Offsets(store, "c").size(), 1u);
 }
 
 TEST(StoreLimitsTest, APublishPastTheBudgetNeverEvictsOnItsOwnThread) {
   RetentionPolicy retention;
-  retention.memory_budget_bytes = 100000;
+  retention.memory_budget_bytes = 1000000;
   MemoryMailboxStore store(retention);
   std::vector<std::string> many;
   for (int i = 0; i < 5000; ++i) many.push_back("m" + std::to_string(i));
-  // Each broadcast-like publish is 5000 x 100 bytes: five times the budget.
-  for (int round = 0; round < 4; ++round) ASSERT_TRUE(AppendTo(store, many, 100).ok());
+  // Each broadcast-like publish is 5000 x 1000 bytes: five times the budget.
+  for (int round = 0; round < 4; ++round) ASSERT_TRUE(AppendTo(store, many, 1000).ok());
   ASSERT_TRUE(store.AwaitEvictionForTesting());
   const StoreStats stats = store.Stats();
-  EXPECT_LE(stats.bytes, 100000u);
+  EXPECT_LE(stats.bytes, 1000000u);
   EXPECT_GT(stats.evicted_budget, 0u);
   // Every mailbox still holds its newest message or none; none holds more
   // than the fair share a level gives.
@@ -117,14 +117,14 @@ TEST(StoreLimitsTest, PastMaxMailboxesAPublishIsRefusedWhole) {
   StoreLimits limits;
   limits.max_mailboxes = 3;
   MemoryMailboxStore store(RetentionPolicy{}, limits);
-  ASSERT_TRUE(AppendTo(store, {"a", "b"}, 100).ok());
-  absl::Status refused = AppendTo(store, {"a", "c", "d"}, 100);
+  ASSERT_TRUE(AppendTo(store, {"a", "b"}, 1000).ok());
+  absl::Status refused = AppendTo(store, {"a", "c", "d"}, 1000);
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(refused.message().find("--max_mailboxes=3"), std::string::npos);
   EXPECT_EQ(Offsets(store, "a").size(), 1u);  // nothing reached "a" either
   EXPECT_EQ(store.Stats().mailboxes, 2u);
   // Existing mailboxes still take messages; one more mailbox fits.
-  ASSERT_TRUE(AppendTo(store, {"a", "b", "c"}, 100).ok());
+  ASSERT_TRUE(AppendTo(store, {"a", "b", "c"}, 1000).ok());
   ReadRequest create;
   create.create = true;
   EXPECT_EQ(store.Read("e", create, kNow).status().code(), absl::StatusCode::kResourceExhausted);

@@ -156,7 +156,7 @@ TEST_F(LimitsTest, TheMemoryBudgetEvictsTheLargestMailboxAndReplayPastItResets) 
     options.retention.max_bytes = 64 * 1024;
     options.retention.memory_budget_bytes = 100 * 1024;
   });
-  const std::string kilobyte(1024 - 96, 'k');
+  const std::string kilobyte(1024 - kMessageOverheadBytes, 'k');  // counts as 1 KiB
   const std::string first_big = PublishTo("big", kilobyte);
   for (int i = 0; i < 59; ++i) PublishTo("big", kilobyte);  // 60 KiB
   for (int i = 0; i < 30; ++i) PublishTo("small", kilobyte);  // 30 KiB

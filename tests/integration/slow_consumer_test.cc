@@ -70,5 +70,45 @@ TEST_F(SlowConsumerTest, ALargeReplayIsNotMistakenForASlowConsumer) {
   EXPECT_EQ(events.back().data, "live after the backlog");
 }
 
+TEST_F(SlowConsumerTest, StreamsThatStopReadingAreCutPastTheirSharedBudget) {
+  StartBroker([](AppOptions& options) {
+    options.http.max_stream_queue_bytes = 8 << 20;         // each alone could hold 8 MiB
+    options.http.stream_queue_budget_bytes = 1 << 20;      // all together: 1 MiB
+    options.http.stream_socket_buffer_bytes = 16 * 1024;   // little hides in the kernel
+  });
+  constexpr int kStuck = 8;
+  std::vector<std::unique_ptr<SseClient>> stuck;
+  for (int i = 0; i < kStuck; ++i) {
+    stuck.push_back(OpenStream("stuck-" + std::to_string(i)));  // never read from here on
+    ASSERT_TRUE(WaitForStreams("stuck-" + std::to_string(i), 1));
+  }
+  auto healthy = OpenStream("healthy");
+  ASSERT_TRUE(WaitForStreams("healthy", 1));
+  const std::string big(60 * 1024, 'x');
+  // Up to 3 MiB each, far past the shared budget, unless cut before.
+  for (int round = 0; round < 50; ++round) {
+    bool all_cut = true;
+    for (int i = 0; i < kStuck; ++i) {
+      const std::string client = "stuck-" + std::to_string(i);
+      v1::ClientInfo info;
+      if (GetClient(client, &info).ok() && info.streams() == 0) continue;
+      all_cut = false;
+      PublishTo(client, big);
+    }
+    PublishTo("healthy", "round " + std::to_string(round));
+    if (all_cut) break;
+  }
+  for (int i = 0; i < kStuck; ++i) {
+    EXPECT_TRUE(WaitForStreams("stuck-" + std::to_string(i), 0, absl::Seconds(10))) << i;
+  }
+  // The reading stream kept everything, in order.
+  std::vector<SseEvent> events = healthy->Take(1, absl::Seconds(10));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].data, "round 0");
+  EXPECT_TRUE(WaitForStreams("healthy", 1));
+  // What the cut streams held is released.
+  EXPECT_LT(app_->http_edge().stream_queue_bytes(), 256u * 1024);
+}
+
 }  // namespace
 }  // namespace pushbroker::testing
