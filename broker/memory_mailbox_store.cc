@@ -101,12 +101,14 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     return MailboxLimitError();
   }
   const size_t bytes = MessageBytes(*payload);
+  constexpr uint64_t kHeavyPublishBytes = 32 * 1024;
+  const bool heavy = uint64_t{bytes} * client_ids.size() >= kHeavyPublishBytes;
   std::vector<AppendedMessage> appended;
   appended.reserve(client_ids.size());
   for (size_t i = 0; i < client_ids.size(); ++i) {
-    // A large publish past the budget goes at the evictor's pace; a small
+    // A heavy publish past the budget goes at the evictor's pace; a light
     // one never waits.
-    if (i > 0 && i % 1024 == 0 && total_bytes_.load(std::memory_order_relaxed) > HardCeiling()) {
+    if (heavy && i % 1024 == 0 && total_bytes_.load(std::memory_order_relaxed) > HardCeiling()) {
       AwaitRoom();
     }
     const std::string& client_id = client_ids[i];

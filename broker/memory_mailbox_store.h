@@ -26,9 +26,9 @@ namespace pushbroker {
 // shards with a lock each; topic membership has a lock of its own, never held
 // together with a shard lock. The memory budget is enforced by an evictor
 // thread of the store's own (started when first needed), taking shard locks
-// one at a time, so no publisher pays for an eviction; a publisher waits
-// only while the total is past the budget by an eighth, until the evictor
-// catches up.
+// one at a time, so no publisher pays for an eviction; a publish that adds
+// 32 KiB or more waits only while the total is past the budget by an
+// eighth, until the evictor catches up; a small one never waits.
 class MemoryMailboxStore final : public MailboxStore {
  public:
   explicit MemoryMailboxStore(RetentionPolicy retention, StoreLimits limits = {});
