@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "httplib.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/load/latency.h"
@@ -46,6 +47,8 @@ ABSL_FLAG(int, clients, 1000, "publish: distinct target clients");
 ABSL_FLAG(int, missed, 1000, "replay/storm: messages missed while away");
 ABSL_FLAG(uint32_t, retry_ms, 2000, "storm: reconnect delay the Disconnect advises");
 ABSL_FLAG(int, churn_per_s, 50, "soak: streams reloaded per second");
+ABSL_FLAG(int, admin_port, 0, "the broker's admin port, to read its metrics (0: not read)");
+ABSL_FLAG(absl::Duration, sample_every, absl::Minutes(1), "soak: time between samples");
 ABSL_FLAG(int, mailboxes, 1000000, "evict: mailboxes to create before the broadcasts");
 ABSL_FLAG(int, broadcasts, 5, "evict: broadcasts to every mailbox");
 ABSL_FLAG(int, message_bytes, 1000, "memory: data bytes of each message");
@@ -430,6 +433,24 @@ int Storm() {
   return catch_up_ms.size() == n && tally.received == expected ? 0 : 1;
 }
 
+// One value of the broker's /metrics (the first sample of `name`), or -1.
+double Metric(const std::string& name) {
+  const int port = absl::GetFlag(FLAGS_admin_port);
+  if (port <= 0) return -1;
+  httplib::Client admin("127.0.0.1", port);
+  auto res = admin.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  const std::string prefix = name + " ";
+  const size_t at = res->body.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  return std::atof(res->body.c_str() + at + 1 + prefix.size());
+}
+
+// Streams reloading and a broadcast every interval for `duration`, sampled
+// every --sample_every: resident memory, retained bytes, descriptors and
+// threads. Run with retention that fills in the first minutes (the broker's
+// --mailbox_max_messages), the second half shows whether anything grows
+// that retention does not explain.
 int Soak() {
   const size_t n = absl::GetFlag(FLAGS_streams);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
@@ -451,31 +472,51 @@ int Soak() {
   });
   std::mt19937 random(42);
   const absl::Time start = absl::Now();
-  std::vector<ProcessSample> samples;
-  absl::Time next_sample = start + absl::Seconds(30);  // after warm-up
+  struct Sample {
+    double minute;
+    ProcessSample process;
+    double retained_mib;
+  };
+  std::vector<Sample> samples;
+  absl::Time next_sample = start + absl::GetFlag(FLAGS_sample_every);
   while (absl::Now() < start + duration) {
     fleet.RunUntil([] { return false; }, absl::Now() + absl::Seconds(1));
     for (int i = 0; i < churn; ++i) fleet.Restart(random() % n);
     if (absl::Now() >= next_sample) {
-      samples.push_back(Broker());
-      std::printf("soak t=%.0fs rss_mib=%.1f fds=%d threads=%d open=%zu\n",
-                  absl::ToDoubleSeconds(absl::Now() - start), samples.back().rss_kib / 1024,
-                  samples.back().fds, samples.back().threads, fleet.open_streams());
+      samples.push_back(Sample{absl::ToDoubleMinutes(absl::Now() - start), Broker(),
+                               Metric("pushbroker_mailbox_bytes") / 1048576});
+      const Sample& last = samples.back();
+      std::printf("soak minute=%.1f rss_mib=%.1f retained_mib=%.1f fds=%d threads=%d open=%zu\n",
+                  last.minute, last.process.rss_kib / 1024, last.retained_mib, last.process.fds,
+                  last.process.threads, fleet.open_streams());
       std::fflush(stdout);
-      next_sample += absl::Seconds(30);
+      next_sample += absl::GetFlag(FLAGS_sample_every);
     }
   }
   running = false;
   sender.join();
-  if (samples.empty()) samples.push_back(Broker());
+  if (samples.empty()) samples.push_back(Sample{0, Broker(), -1});
+  // The second half: the lowest and highest resident memory.
+  double low = 1e18, high = 0;
+  for (const Sample& sample : samples) {
+    if (sample.minute < absl::ToDoubleMinutes(duration) / 2) continue;
+    low = std::min(low, sample.process.rss_kib / 1024);
+    high = std::max(high, sample.process.rss_kib / 1024);
+  }
+  if (high == 0) low = high = samples.back().process.rss_kib / 1024;
   Result("soak", {{"streams", absl::StrCat(n)},
                   {"minutes", F(absl::ToDoubleMinutes(duration))},
                   {"reloads", absl::StrCat(fleet.counters().connects - n)},
                   {"messages_received", absl::StrCat(received)},
-                  {"rss_first_mib", F(samples.front().rss_kib / 1024)},
-                  {"rss_last_mib", F(samples.back().rss_kib / 1024)},
-                  {"fds_first", absl::StrCat(samples.front().fds)},
-                  {"fds_last", absl::StrCat(samples.back().fds)}});
+                  {"rss_first_mib", F(samples.front().process.rss_kib / 1024)},
+                  {"rss_last_mib", F(samples.back().process.rss_kib / 1024)},
+                  {"retained_last_mib", F(samples.back().retained_mib)},
+                  {"second_half_rss_min_mib", F(low)},
+                  {"second_half_rss_max_mib", F(high)},
+                  {"second_half_growth_pct", F(100 * (high - low) / low)},
+                  {"fds_first", absl::StrCat(samples.front().process.fds)},
+                  {"fds_last", absl::StrCat(samples.back().process.fds)},
+                  {"threads_last", absl::StrCat(samples.back().process.threads)}});
   return 0;
 }
 
