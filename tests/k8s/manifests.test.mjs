@@ -75,6 +75,22 @@ test("the grace period covers the broker's drain", () => {
   assert.ok(grace > seconds(config.PUSH_BROKER_SHUTDOWN_GRACE), "SIGKILL would cut the drain short");
 });
 
+test("the memory limit covers what the budgets let the broker hold", () => {
+  // The README's sizing, as bench/run.sh memory measured it: peak RSS at most
+  // 1.3x the retention budget, plus the streams' shared budget, plus what
+  // each mailbox and each stream costs beside them.
+  const config = one("ConfigMap").data;
+  const mib = 1024 * 1024;
+  const expected = 30 * mib + 1.3 * Number(config.PUSH_BROKER_MAILBOX_MEMORY_BUDGET_BYTES) +
+    Number(config.PUSH_BROKER_STREAM_QUEUE_BUDGET_BYTES) +
+    220 * Number(config.PUSH_BROKER_MAX_MAILBOXES) + 4096 * Number(config.PUSH_BROKER_MAX_CONNECTIONS);
+  const limit = one("Deployment").spec.template.spec.containers[0].resources.limits.memory;
+  const units = { Mi: mib, Gi: 1024 * mib };
+  const [, amount, unit] = /^(\d+)(Mi|Gi)$/.exec(limit);
+  assert.ok(Number(amount) * units[unit] >= expected,
+    `the pod limit ${limit} is below the ${Math.ceil(expected / mib)} MiB the budgets allow`);
+});
+
 test("every ConfigMap key names a real broker flag", () => {
   // --helpfull prints every flag, then exits with status 1 (Abseil's way).
   const { stdout, stderr } = spawnSync(PUSH_BROKER, ["--helpfull"], { encoding: "utf8" });
