@@ -29,13 +29,11 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
   ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
                                "--http_port=0", "--admin_port=0", "--retry_ms=2500",
                                "--drain_spread=0s"});
-  std::smatch match;
-  ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+),\"admin_port\":(\\d+)"),
-                             &match, absl::Seconds(10)))
-      << broker.stderr_text;
-  const int grpc_port = std::stoi(match[1]);
-  const int http_port = std::stoi(match[2]);
-  const int admin_port = std::stoi(match[3]);
+  BrokerPorts ports;
+  ASSERT_TRUE(WaitForBrokerPorts(broker, &ports)) << broker.stderr_text;
+  const int grpc_port = ports.grpc;
+  const int http_port = ports.http;
+  const int admin_port = ports.admin;
 
   v1::PublishResponse response;
   {

@@ -34,15 +34,6 @@ class HostileClientsTest : public BrokerFixture {
     EXPECT_NE(connection, nullptr);
     return connection;
   }
-  // The edge still opens a stream and delivers to it.
-  void ExpectStillServing(const std::string& client) {
-    auto stream = OpenStream(client);
-    ASSERT_EQ(stream->status(), 200);
-    PublishTo(client, "still serving");
-    auto event = stream->Next();
-    ASSERT_TRUE(event.has_value());
-    EXPECT_EQ(event->data, "still serving");
-  }
 };
 
 TEST_F(HostileClientsTest, AnOversizedHeadIs431Json) {

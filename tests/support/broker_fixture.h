@@ -112,6 +112,22 @@ class BrokerFixture : public ::testing::Test {
     return false;
   }
 
+  // The edge still opens a stream and delivers to it; returns how long the
+  // stream took to open.
+  absl::Duration ExpectStillServing(const std::string& client) {
+    const absl::Time start = absl::Now();
+    auto stream = OpenStream(client);
+    const absl::Duration opened_in = absl::Now() - start;
+    EXPECT_EQ(stream->status(), 200);
+    PublishTo(client, "still serving");
+    auto event = stream->Next();
+    EXPECT_TRUE(event.has_value());
+    if (event.has_value()) {
+      EXPECT_EQ(event->data, "still serving");
+    }
+    return opened_in;
+  }
+
   std::unique_ptr<BrokerApp> app_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Broker::Stub> stub_;

@@ -85,4 +85,16 @@ int ChildProcess::Wait(absl::Duration timeout) {
   return -1;
 }
 
+bool WaitForBrokerPorts(ChildProcess& broker, BrokerPorts* ports, absl::Duration timeout) {
+  std::smatch match;
+  if (!broker.WaitFor(std::regex("\"grpc_port\":(\\d+),\"http_port\":(\\d+),\"admin_port\":(\\d+)"),
+                      &match, timeout)) {
+    return false;
+  }
+  ports->grpc = std::stoi(match[1]);
+  ports->http = std::stoi(match[2]);
+  ports->admin = std::stoi(match[3]);
+  return true;
+}
+
 }  // namespace pushbroker::testing

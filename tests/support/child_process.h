@@ -42,6 +42,17 @@ class ChildProcess {
   int stderr_fd_ = -1;
 };
 
+// The ports a push-broker started with port 0 reports in its "listening" log
+// line.
+struct BrokerPorts {
+  int grpc = 0;
+  int http = 0;
+  int admin = 0;
+};
+// Reads the broker's stderr until that line; false when it does not come.
+bool WaitForBrokerPorts(ChildProcess& broker, BrokerPorts* ports,
+                        absl::Duration timeout = absl::Seconds(10));
+
 }  // namespace pushbroker::testing
 
 #endif  // PUSH_BROKER_TESTS_SUPPORT_CHILD_PROCESS_H_

@@ -6,7 +6,7 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/generic/generic_stub.h"
+#include "tests/support/raw_grpc.h"
 
 namespace pushbroker::testing {
 namespace {
@@ -47,53 +47,11 @@ std::vector<std::string> Fields(const std::string& bytes, int number) {
   return out;
 }
 
-// One call over a generic stub: `request` out, the first response back;
-// cancelled after it when `streaming` (the server may never end it).
-grpc::Status GenericCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                         const std::string& request, bool streaming, std::string* response) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(&context, method, &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  cq.Next(&tag, &ok);
-  grpc::Slice slice(request);
-  grpc::ByteBuffer out(&slice, 1);
-  call->Write(out, reinterpret_cast<void*>(2));
-  cq.Next(&tag, &ok);
-  call->WritesDone(reinterpret_cast<void*>(3));
-  cq.Next(&tag, &ok);
-  grpc::ByteBuffer in;
-  call->Read(&in, reinterpret_cast<void*>(4));
-  cq.Next(&tag, &ok);
-  const bool got_response = ok;
-  if (got_response) {
-    std::vector<grpc::Slice> slices;
-    (void)in.Dump(&slices);
-    for (const grpc::Slice& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  if (streaming && got_response) context.TryCancel();
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
-  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(5)) {
-  }
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  if (streaming && got_response && status.error_code() == grpc::StatusCode::CANCELLED) {
-    return grpc::Status::OK;
-  }
-  return status;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> ReflectionClient::Ask(const std::string& request) {
   std::string response;
-  grpc::Status status = GenericCall(channel_, kReflectionMethod, request, /*streaming=*/true, &response);
+  grpc::Status status = RawGrpcCall(channel_, kReflectionMethod, request, &response, /*cancel_after_first=*/true);
   if (!status.ok()) return absl::UnavailableError(status.error_message());
   for (const std::string& error : Fields(response, kErrorResponse)) {
     // ErrorResponse{error_code = 1, error_message = 2}
@@ -192,8 +150,8 @@ grpc::Status ReflectionClient::Call(const std::string& service, const std::strin
   }
   std::string bytes;
   grpc::Status status =
-      GenericCall(channel_, absl::StrCat("/", service, "/", method), request->SerializeAsString(),
-                  descriptor->server_streaming(), &bytes);
+      RawGrpcCall(channel_, absl::StrCat("/", service, "/", method), request->SerializeAsString(),
+                  &bytes, /*cancel_after_first=*/descriptor->server_streaming());
   if (!status.ok()) return status;
   std::unique_ptr<google::protobuf::Message> response(
       factory_.GetPrototype(descriptor->output_type())->New());
