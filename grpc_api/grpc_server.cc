@@ -107,6 +107,11 @@ absl::Status GrpcServer::Start() {
   // The transport's own limit sits well above ours: a call between the two
   // is refused alone, with a clear status, by the service. Past the
   // transport's, gRPC 1.51 ends the whole HTTP/2 connection.
+  // Each stream's flow-control window stays at its initial 64 KiB instead
+  // of growing with gRPC's bandwidth probe: publishers sit next to the
+  // broker, and a probed window lets a flood of large publishes park tens of
+  // megabytes in the transport, outside every budget.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
                              static_cast<int>(kTransportMetadataFactor * options_.max_metadata_bytes));
   // No SO_REUSEPORT: a second broker on this port must fail, not share it.
