@@ -311,21 +311,13 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   batch.reset = opened->reset;
   batch.earliest_retained = opened->earliest_retained;
   batch.after = after.value_or("");
+  bool abandoned = false;
   if (opened->replay.empty() && !opened->reset.has_value()) {
     // Nothing to answer yet: wait for the next message. What arrives is new,
     // since the replay read after registration found nothing.
     // A poll never waits past its token's expiry.
-    const bool peer_waits = waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()),
-                                         stopping_, server_.SocketOf(req));
-    if (!peer_waits) {
-      // The client gave up (page closed, fetch aborted, proxy timeout): free
-      // its slot and this thread now. What arrived stays in the mailbox.
-      broker_->CloseStream(client_id, waiter.get());
-      open_streams_.fetch_sub(1);
-      stats_.polls_abandoned.fetch_add(1, std::memory_order_relaxed);
-      res.status = 499;  // never sent: the connection is gone
-      return;
-    }
+    abandoned = !waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()),
+                              stopping_, server_.SocketOf(req));
     batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
     batch.retry_ms = waiter->retry_ms();
   } else {
@@ -333,6 +325,14 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   }
   broker_->CloseStream(client_id, waiter.get());
   open_streams_.fetch_sub(1);
+  if (abandoned) {
+    // The client gave up (page closed, fetch aborted, proxy timeout): its
+    // slot and this thread are free now, and what arrived stays in the
+    // mailbox, unconfirmed.
+    stats_.polls_abandoned.fetch_add(1, std::memory_order_relaxed);
+    res.status = 499;  // never sent: the connection is gone
+    return;
+  }
   batch.cursor = batch.messages.empty()
                      ? MessageId{opened->position.epoch, opened->position.next_offset - 1}
                      : batch.messages.back().id;
