@@ -23,7 +23,7 @@ bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = 
 
 TEST(ConnectionTaskQueueTest, ABurstOfShortTasksRunsOnAFewThreads) {
   ConnectionTaskQueue queue(ConnectionTaskQueueOptions{/*max_threads=*/512, /*eager_threads=*/4,
-                                                       /*grow_after=*/absl::Milliseconds(50)});
+                                                       /*grow_after=*/absl::Milliseconds(200)});
   std::atomic<int> done{0};
   size_t most_threads = 0;
   for (int i = 0; i < 5000; ++i) {
