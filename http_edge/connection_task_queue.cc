@@ -30,6 +30,10 @@ void ConnectionTaskQueue::ReapLocked() {
 }
 
 void ConnectionTaskQueue::SpawnLocked() {
+  // A new thread counts as idle from now, not from when it first runs:
+  // otherwise a thread slow to start looks like no thread at all, and the
+  // grower makes another for the same task.
+  ++idle_;
   std::thread worker([this] { WorkerLoop(); });
   const std::thread::id id = worker.get_id();
   threads_.emplace(id, std::move(worker));
@@ -73,11 +77,13 @@ void ConnectionTaskQueue::GrowerLoop() {
 }
 
 void ConnectionTaskQueue::WorkerLoop() {
+  bool counted_idle = true;  // SpawnLocked counted this thread idle
   while (true) {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
-      ++idle_;
+      if (!counted_idle) ++idle_;
+      counted_idle = false;
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !tasks_.empty() || shutting_down_;
       };

@@ -62,6 +62,7 @@ class ConnectionTaskQueue final : public httplib::TaskQueue {
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::thread::id, std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread::id> finished_ ABSL_GUARDED_BY(mu_);
+  // Threads waiting for a task, or made and not yet running.
   size_t idle_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread grower_;
