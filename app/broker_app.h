@@ -18,7 +18,7 @@
 #include "broker/clock.h"
 #include "broker/mailbox_store.h"
 #include "grpc_api/grpc_server.h"
-#include "http_edge/admin_server.h"
+#include "admin/admin_server.h"
 #include "http_edge/http_edge.h"
 #include "logging/logger.h"
 #include "metrics/metrics_registry.h"

@@ -8,7 +8,7 @@
 
 #include "broker/validation.h"
 #include "client/sse_parser.h"
-#include "http_edge/sse_format.h"
+#include "http_edge/sse/sse_format.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   if (size < 1) return 0;

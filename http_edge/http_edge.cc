@@ -10,10 +10,10 @@
 #include "auth/bearer.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
-#include "http_edge/listen_socket_options.h"
+#include "http_edge/server/listen_socket_options.h"
 #include "http_edge/poll_batch.h"
 #include "http_edge/poll_waiter.h"
-#include "http_edge/sse_format.h"
+#include "http_edge/sse/sse_format.h"
 #include "nlohmann/json.hpp"
 
 namespace pushbroker {

@@ -15,12 +15,12 @@
 #include "absl/time/time.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
-#include "http_edge/accept_loop.h"
+#include "http_edge/server/accept_loop.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
-#include "http_edge/handoff_server.h"
-#include "http_edge/sse_loop.h"
-#include "http_edge/stream_memory.h"
+#include "http_edge/server/handoff_server.h"
+#include "http_edge/sse/sse_loop.h"
+#include "http_edge/sse/stream_memory.h"
 #include "logging/logger.h"
 
 namespace pushbroker {

@@ -1,11 +1,11 @@
-#include "http_edge/handoff_server.h"
+#include "http_edge/server/handoff_server.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <type_traits>
 
-#include "http_edge/socket_stream.h"
+#include "http_edge/server/socket_stream.h"
 
 namespace pushbroker {
 namespace {

@@ -1,7 +1,7 @@
 // AcceptLoop over a real listening socket, with accept() errors injected
 // through its seam: transient ones are ridden out and counted, a broken
 // listening socket ends the loop with its error.
-#include "http_edge/accept_loop.h"
+#include "http_edge/server/accept_loop.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -3,8 +3,8 @@
 // lets a second process bind the same port (even hands it out for port 0)
 // and the two silently share connections. SO_REUSEADDR alone still allows a
 // quick restart.
-#ifndef PUSH_BROKER_HTTP_EDGE_LISTEN_SOCKET_OPTIONS_H_
-#define PUSH_BROKER_HTTP_EDGE_LISTEN_SOCKET_OPTIONS_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_LISTEN_SOCKET_OPTIONS_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_LISTEN_SOCKET_OPTIONS_H_
 
 #include <sys/socket.h>
 
@@ -19,4 +19,4 @@ inline void ListenSocketOptions(socket_t sock) {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_LISTEN_SOCKET_OPTIONS_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_LISTEN_SOCKET_OPTIONS_H_

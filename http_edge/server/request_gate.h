@@ -4,8 +4,8 @@
 // and no thread. A connection passes on once its head, through the blank
 // line, and its Content-Length body wait in the kernel's buffer; the gate
 // itself answers 408, 411, 413, 414 and 431.
-#ifndef PUSH_BROKER_HTTP_EDGE_REQUEST_GATE_H_
-#define PUSH_BROKER_HTTP_EDGE_REQUEST_GATE_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_REQUEST_GATE_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_REQUEST_GATE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -118,4 +118,4 @@ class RequestGate {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_REQUEST_GATE_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_REQUEST_GATE_H_

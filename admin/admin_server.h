@@ -2,8 +2,8 @@
 // traffic edge: /livez, /readyz and /metrics. It has the edge's defences
 // (the request gate and a surviving accept loop), so slow or hostile
 // connections cannot keep the kubelet's probes from an answer.
-#ifndef PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
-#define PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
+#ifndef PUSH_BROKER_ADMIN_ADMIN_SERVER_H_
+#define PUSH_BROKER_ADMIN_ADMIN_SERVER_H_
 
 #include <functional>
 #include <string>
@@ -12,7 +12,7 @@
 #include <atomic>
 
 #include "absl/status/status.h"
-#include "http_edge/handoff_server.h"
+#include "http_edge/server/handoff_server.h"
 #include "logging/logger.h"
 
 namespace pushbroker {
@@ -56,4 +56,4 @@ class AdminServer {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_ADMIN_SERVER_H_
+#endif  // PUSH_BROKER_ADMIN_ADMIN_SERVER_H_

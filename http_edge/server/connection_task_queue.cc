@@ -1,4 +1,4 @@
-#include "http_edge/connection_task_queue.h"
+#include "http_edge/server/connection_task_queue.h"
 
 #include <algorithm>
 

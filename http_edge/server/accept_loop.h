@@ -5,8 +5,8 @@
 // descriptor or buffer exhaustion backs off and retries, a connection that
 // died in the handshake is skipped, and each is counted. Only an error that
 // says the listening socket itself is broken ends it.
-#ifndef PUSH_BROKER_HTTP_EDGE_ACCEPT_LOOP_H_
-#define PUSH_BROKER_HTTP_EDGE_ACCEPT_LOOP_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_ACCEPT_LOOP_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_ACCEPT_LOOP_H_
 
 #include <atomic>
 #include <cstdint>
@@ -60,4 +60,4 @@ class AcceptLoop {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_ACCEPT_LOOP_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_ACCEPT_LOOP_H_

@@ -1,4 +1,4 @@
-#include "http_edge/sse_loop.h"
+#include "http_edge/sse/sse_loop.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,8 +16,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "http_edge/epoll_wakeup.h"
-#include "http_edge/sse_format.h"
+#include "http_edge/server/epoll_wakeup.h"
+#include "http_edge/sse/sse_format.h"
 
 namespace pushbroker {
 namespace {

@@ -1,4 +1,4 @@
-#include "http_edge/request_gate.h"
+#include "http_edge/server/request_gate.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "http_edge/epoll_wakeup.h"
+#include "http_edge/server/epoll_wakeup.h"
 #include "absl/strings/string_view.h"
 #include "http_edge/json_error.h"
 

@@ -1,4 +1,4 @@
-#include "http_edge/accept_loop.h"
+#include "http_edge/server/accept_loop.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,8 +1,8 @@
-#include "http_edge/admin_server.h"
+#include "admin/admin_server.h"
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/json_error.h"
-#include "http_edge/listen_socket_options.h"
+#include "http_edge/server/listen_socket_options.h"
 
 namespace pushbroker {
 

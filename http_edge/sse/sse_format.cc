@@ -1,4 +1,4 @@
-#include "http_edge/sse_format.h"
+#include "http_edge/sse/sse_format.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -6,8 +6,8 @@
 // while long-polls (which hold theirs) still get one each, up to the cap.
 // Idle threads linger briefly for the next task, and keep the default
 // 8 MiB stack (httplib's std::regex recurses deeply).
-#ifndef PUSH_BROKER_HTTP_EDGE_CONNECTION_TASK_QUEUE_H_
-#define PUSH_BROKER_HTTP_EDGE_CONNECTION_TASK_QUEUE_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_CONNECTION_TASK_QUEUE_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_CONNECTION_TASK_QUEUE_H_
 
 #include <deque>
 #include <functional>
@@ -70,4 +70,4 @@ class ConnectionTaskQueue final : public httplib::TaskQueue {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_CONNECTION_TASK_QUEUE_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_CONNECTION_TASK_QUEUE_H_

@@ -1,8 +1,8 @@
 // SseStream: one browser's live SSE stream as the core sees it (a
 // StreamSink): a bounded queue of encoded HTTP chunks that publishers fill
 // and the SseLoop drains to the socket.
-#ifndef PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_
-#define PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_SSE_STREAM_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_SSE_STREAM_H_
 
 #include <cstdint>
 #include <deque>
@@ -14,7 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/stream_sink.h"
-#include "http_edge/stream_memory.h"
+#include "http_edge/sse/stream_memory.h"
 
 namespace pushbroker {
 
@@ -111,4 +111,4 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_SSE_STREAM_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_SSE_STREAM_H_

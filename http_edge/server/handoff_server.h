@@ -11,8 +11,8 @@
 // process_request, svr_sock_ and timeout members. Debian pins 0.11.4; the
 // static_asserts in the .cc make another version fail the build instead of
 // misbehaving.
-#ifndef PUSH_BROKER_HTTP_EDGE_HANDOFF_SERVER_H_
-#define PUSH_BROKER_HTTP_EDGE_HANDOFF_SERVER_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_HANDOFF_SERVER_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_HANDOFF_SERVER_H_
 
 #include <cstdint>
 #include <memory>
@@ -22,11 +22,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "httplib.h"
-#include "http_edge/accept_loop.h"
-#include "http_edge/connection_task_queue.h"
-#include "http_edge/request_gate.h"
-#include "http_edge/sse_loop.h"
-#include "http_edge/sse_stream.h"
+#include "http_edge/server/accept_loop.h"
+#include "http_edge/server/connection_task_queue.h"
+#include "http_edge/server/request_gate.h"
+#include "http_edge/sse/sse_loop.h"
+#include "http_edge/sse/sse_stream.h"
 
 namespace pushbroker {
 
@@ -102,4 +102,4 @@ class HandoffServer final : public httplib::Server {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_HANDOFF_SERVER_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_HANDOFF_SERVER_H_

@@ -1,7 +1,7 @@
-#include "http_edge/sse_stream.h"
+#include "http_edge/sse/sse_stream.h"
 
-#include "http_edge/sse_format.h"
-#include "http_edge/sse_loop.h"
+#include "http_edge/sse/sse_format.h"
+#include "http_edge/sse/sse_loop.h"
 
 namespace pushbroker {
 

@@ -1,7 +1,7 @@
 // Encoding of Server-Sent Events and of HTTP/1.1 chunks. Pure functions;
 // safe from any thread.
-#ifndef PUSH_BROKER_HTTP_EDGE_SSE_FORMAT_H_
-#define PUSH_BROKER_HTTP_EDGE_SSE_FORMAT_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_SSE_FORMAT_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_SSE_FORMAT_H_
 
 #include <cstdint>
 #include <string>
@@ -35,4 +35,4 @@ absl::string_view LastChunk();
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_SSE_FORMAT_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_SSE_FORMAT_H_

@@ -4,8 +4,8 @@
 // floor is cut as a slow consumer, so a crowd of peers that stopped reading
 // cannot hold more than the budget between them, whatever each one's own
 // limit. Safe for concurrent access from multiple threads.
-#ifndef PUSH_BROKER_HTTP_EDGE_STREAM_MEMORY_H_
-#define PUSH_BROKER_HTTP_EDGE_STREAM_MEMORY_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_STREAM_MEMORY_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_STREAM_MEMORY_H_
 
 #include <atomic>
 #include <cstddef>
@@ -35,4 +35,4 @@ class StreamMemory {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_STREAM_MEMORY_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_STREAM_MEMORY_H_

@@ -1,7 +1,7 @@
 // ConnectionTaskQueue: threads only as work needs them. A burst of short
 // tasks runs on a few threads; tasks that block (long-polls) each get one
 // once they have waited, up to the cap; past the cap, tasks wait their turn.
-#include "http_edge/connection_task_queue.h"
+#include "http_edge/server/connection_task_queue.h"
 
 #include <atomic>
 

@@ -1,7 +1,7 @@
 // An epoll set with an eventfd registered for wake-ups: what the edge's
 // epoll threads (SseLoop, RequestGate) each start from.
-#ifndef PUSH_BROKER_HTTP_EDGE_EPOLL_WAKEUP_H_
-#define PUSH_BROKER_HTTP_EDGE_EPOLL_WAKEUP_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -32,4 +32,4 @@ inline absl::Status CreateEpollWithWakeFd(int& epoll_fd, int& wake_fd) {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_EPOLL_WAKEUP_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_

@@ -1,8 +1,8 @@
 // SseLoop: one epoll thread that owns every established SSE connection after
 // cpp-httplib has written its response headers. It writes queued chunks
 // without blocking, sends heartbeats, notices dead peers, and closes streams.
-#ifndef PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_
-#define PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SSE_SSE_LOOP_H_
+#define PUSH_BROKER_HTTP_EDGE_SSE_SSE_LOOP_H_
 
 #include <deque>
 #include <functional>
@@ -19,8 +19,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "http_edge/edge_stats.h"
-#include "http_edge/sse_stream.h"
-#include "http_edge/stream_memory.h"
+#include "http_edge/sse/sse_stream.h"
+#include "http_edge/sse/stream_memory.h"
 
 namespace pushbroker {
 
@@ -122,4 +122,4 @@ class SseLoop {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_SSE_LOOP_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SSE_SSE_LOOP_H_

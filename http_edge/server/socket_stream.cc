@@ -1,4 +1,4 @@
-#include "http_edge/socket_stream.h"
+#include "http_edge/server/socket_stream.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

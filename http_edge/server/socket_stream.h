@@ -1,8 +1,8 @@
 // SocketStream: httplib::Stream over a connected, blocking TCP socket, with
 // buffered reads and poll()-based timeouts. Lets HandoffServer run the
 // keep-alive loop itself. Not thread-safe: one connection thread uses it.
-#ifndef PUSH_BROKER_HTTP_EDGE_SOCKET_STREAM_H_
-#define PUSH_BROKER_HTTP_EDGE_SOCKET_STREAM_H_
+#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_SOCKET_STREAM_H_
+#define PUSH_BROKER_HTTP_EDGE_SERVER_SOCKET_STREAM_H_
 
 #include <string>
 
@@ -42,4 +42,4 @@ class SocketStream final : public httplib::Stream {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_SOCKET_STREAM_H_
+#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_SOCKET_STREAM_H_
