@@ -2,19 +2,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "http_edge/json_error.h"
-#include "http_edge/server/listen_socket_options.h"
 
 namespace pushbroker {
 
 AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
-                         std::function<std::string()> metrics, Logger* logger)
+                         std::function<std::string()> metrics, Logger* logger,
+                         const Clock* clock)
     : options_(std::move(options)),
       is_ready_(std::move(is_ready)),
       metrics_(std::move(metrics)),
       logger_(logger),
-      // No handler here prepares a stream, so nothing is ever abandoned.
-      server_(HandoffServerOptions{options_.gate, options_.max_threads, options_.accept},
-              [](const std::shared_ptr<SseStream>&) {}) {
+      server_(HandoffServerOptions{options_.gate, options_.max_threads, options_.accept}, clock) {
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -41,17 +39,12 @@ AdminServer::~AdminServer() { Stop(); }
 
 absl::Status AdminServer::Start() {
   if (absl::Status started = server_.StartConnections(); !started.ok()) return started;
-  server_.set_socket_options(ListenSocketOptions);
-  if (options_.port == 0) {
-    port_ = server_.bind_to_any_port(options_.bind_address);
-  } else if (server_.bind_to_port(options_.bind_address, options_.port)) {
-    port_ = options_.port;
-  }
-  if (port_ <= 0) {
+  absl::StatusOr<int> port = server_.Bind(options_.bind_address, options_.port, /*backlog=*/0);
+  if (!port.ok()) {
     server_.StopConnections();
-    return absl::UnavailableError(absl::StrCat("cannot listen for admin HTTP on ",
-                                               options_.bind_address, ":", options_.port));
+    return absl::UnavailableError(absl::StrCat("admin HTTP: ", port.status().message()));
   }
+  port_ = *port;
   server_.set_payload_max_length(options_.gate.max_body_bytes);
   listener_ = std::thread([this] {
     const absl::Status served = server_.Serve();

@@ -12,6 +12,7 @@
 #include <atomic>
 
 #include "absl/status/status.h"
+#include "broker/clock.h"
 #include "http_edge/server/handoff_server.h"
 #include "logging/logger.h"
 
@@ -30,10 +31,10 @@ struct AdminServerOptions {
 // called from request threads and must be thread-safe.
 class AdminServer {
  public:
-  // `metrics` renders the Prometheus text exposition. `logger` must outlive
-  // the server.
+  // `metrics` renders the Prometheus text exposition. `logger` and `clock`
+  // must outlive the server.
   AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
-              std::function<std::string()> metrics, Logger* logger);
+              std::function<std::string()> metrics, Logger* logger, const Clock* clock);
   ~AdminServer();
 
   absl::Status Start();

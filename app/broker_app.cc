@@ -70,7 +70,8 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());
-  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get());
+  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get(),
+                                     &clock_);
   admin_ = std::make_unique<AdminServer>(
       options_.admin,
       [this] {
@@ -80,7 +81,7 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
         }
         return ListenersHealthy();
       },
-      [this] { return metrics_.Render(); }, logger_.get());
+      [this] { return metrics_.Render(); }, logger_.get(), &clock_);
   RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_, *admin_);
 }
 

@@ -108,8 +108,10 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                });
   registry.Add("pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
                [&edge](Samples& samples) {
-                 for (size_t i = 0; i < kStreamEnds; ++i) {
-                   samples.push_back(MetricSample{"", {{"reason", StreamEndName(i)}}, Load(edge.stream_ends[i])});
+                 for (size_t i = 0; i < kStreamEndCount; ++i) {
+                   const StreamEnd end = static_cast<StreamEnd>(i);
+                   samples.push_back(MetricSample{
+                       "", {{"reason", std::string(StreamEndName(end))}}, Load(edge.stream_ends[i])});
                  }
                });
   registry.AddValue("pushbroker_slow_consumer_disconnects_total",

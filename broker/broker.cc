@@ -216,7 +216,7 @@ void Broker::ConfirmDelivered(const std::string& client_id, const MessageId& thr
   store_->ConfirmDelivered(client_id, through);
 }
 
-void Broker::CloseStream(const std::string& client_id, const StreamSink* sink) {
+void Broker::UnregisterStream(const std::string& client_id, const StreamSink* sink) {
   const absl::Time now = clock_->Now();
   fanout_.Unregister(client_id, sink, now);
   // A stream's end counts as activity: the idle TTL runs from here. A

@@ -103,7 +103,7 @@ class Broker {
   // enough, since the connection may break before the bytes arrive.
   void ConfirmDelivered(const std::string& client_id, const MessageId& through);
   // Unregisters a stream that ended for any reason.
-  void CloseStream(const std::string& client_id, const StreamSink* sink);
+  void UnregisterStream(const std::string& client_id, const StreamSink* sink);
   // Every live stream on this process, to close them one by one (drain).
   std::vector<std::shared_ptr<StreamSink>> LiveStreams() { return fanout_.AllSinks(); }
 

@@ -7,23 +7,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "http_edge/sse/stream_end.h"
 #include "metrics/histogram.h"
 
 namespace pushbroker {
 
-// Why a stream ended; indexes EdgeStats::stream_ends.
-enum class StreamEnd { kPeerClosed, kWriteFailed, kServerClosed, kSlowConsumer, kLoopStopped };
-constexpr size_t kStreamEnds = 5;
-inline const char* StreamEndName(size_t index) {
-  static constexpr const char* kNames[kStreamEnds] = {"peer_closed", "write_failed", "server_closed",
-                                                      "slow_consumer", "shutdown"};
-  return kNames[index];
-}
-
 struct EdgeStats {
   // From a message's publish to the loop writing its last byte to a socket.
   Histogram publish_to_write{Histogram::LatencyBounds()};
-  std::array<std::atomic<uint64_t>, kStreamEnds> stream_ends{};
+  // SSE streams ended, indexed by StreamEnd.
+  std::array<std::atomic<uint64_t>, kStreamEndCount> stream_ends{};
   std::atomic<uint64_t> polls{0};
   std::atomic<uint64_t> polls_abandoned{0};  // the peer left while the poll waited
   std::atomic<uint64_t> refused_over_limit{0};

@@ -10,7 +10,6 @@
 #include "auth/bearer.h"
 #include "http_edge/demo_page.h"
 #include "http_edge/json_error.h"
-#include "http_edge/server/listen_socket_options.h"
 #include "http_edge/poll_batch.h"
 #include "http_edge/poll_waiter.h"
 #include "http_edge/sse/sse_format.h"
@@ -61,13 +60,15 @@ std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::st
 }  // namespace
 
 HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
-                   const ClientAuthenticator* auth)
+                   const ClientAuthenticator* auth, const Clock* clock)
     : options_(std::move(options)),
       broker_(broker),
       logger_(logger),
       auth_(auth != nullptr && auth->enabled() ? auth : nullptr),
+      clock_(clock),
       cors_(options_.cors_origins),
       stream_memory_(options_.stream_queue_budget_bytes),
+      slots_(options_.max_connections),
       server_(HandoffServerOptions{RequestGateOptions{options_.max_request_head_bytes,
                                                       options_.max_request_line_bytes,
                                                       options_.head_timeout,
@@ -76,20 +77,20 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
                                                       options_.max_request_body_bytes,
                                                       options_.body_timeout},
                                    options_.max_http_threads, options_.accept},
-              [this](const std::shared_ptr<SseStream>& stream) {
-                OnStreamEnded(stream, "abandoned");
-              }) {
+              clock) {
+  const SseLoopOptions loop_options{options_.heartbeat_interval, absl::Seconds(5),
+                                    options_.stream_stall_timeout,
+                                    options_.stream_socket_buffer_bytes};
   for (size_t i = 0; i < std::max<size_t>(1, options_.sse_loops); ++i) {
     loops_.push_back(std::make_unique<SseLoop>(
-        SseLoopOptions{options_.heartbeat_interval, absl::Seconds(5), options_.stream_stall_timeout,
-                       options_.stream_socket_buffer_bytes},
+        loop_options,
         [this](const std::shared_ptr<SseStream>& stream, StreamEnd why) {
-          OnStreamEnded(stream, StreamEndName(static_cast<size_t>(why)));
+          OnStreamEnded(stream, why);
         },
         [this](const std::shared_ptr<SseStream>& stream, uint64_t offset) {
           broker_->ConfirmDelivered(stream->client_id(), MessageId{stream->epoch(), offset});
         },
-        &stats_, &stream_memory_));
+        &stats_, &stream_memory_, clock_));
   }
   RegisterRoutes();
 }
@@ -100,34 +101,32 @@ void HttpEdge::StopLoops() {
 
 HttpEdge::~HttpEdge() { Stop(); }
 
-void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream, absl::string_view reason) {
-  broker_->CloseStream(stream->client_id(), stream.get());
-  open_streams_.fetch_sub(1);
+void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream, StreamEnd why) {
+  broker_->UnregisterStream(stream->client_id(), stream.get());
+  stream->TakeSlot().Release();
+  stats_.stream_ends[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   logger_->Info("stream_closed",
                 {{"client_id", stream->client_id()},
-                 {"reason", std::string(reason)},
-                 {"duration_s", absl::ToDoubleSeconds(absl::Now() - stream->opened_at())}});
+                 {"reason", std::string(StreamEndName(why))},
+                 {"duration_s", absl::ToDoubleSeconds(clock_->Now() - stream->opened_at())}});
 }
 
-bool HttpEdge::TryReserveStream(httplib::Response& res) {
+std::optional<StreamSlot> HttpEdge::TryReserveStream(httplib::Response& res) {
   if (draining_) {
     stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
     res.set_header("Retry-After", std::to_string(std::max<uint32_t>(1, options_.retry_ms / 1000)));
     SetJsonError(res, 503, "draining", "this broker is shutting down; reconnect to another replica");
-    return false;
+    return std::nullopt;
   }
-  size_t current = open_streams_.load();
-  do {
-    if (current >= options_.max_connections) {
-      stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
-      res.set_header("Retry-After", "5");
-      SetJsonError(res, 503, "too_many_connections",
-                   absl::StrCat("this broker holds --max_connections=", options_.max_connections,
-                                " streams; retry later"));
-      return false;
-    }
-  } while (!open_streams_.compare_exchange_weak(current, current + 1));
-  return true;
+  std::optional<StreamSlot> slot = slots_.TryTake();
+  if (!slot.has_value()) {
+    stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
+    res.set_header("Retry-After", "5");
+    SetJsonError(res, 503, "too_many_connections",
+                 absl::StrCat("this broker holds --max_connections=", options_.max_connections,
+                              " streams; retry later"));
+  }
+  return slot;
 }
 
 std::string HttpEdge::TokenOf(const httplib::Request& req) const {
@@ -163,7 +162,7 @@ std::optional<HttpEdge::Admission> HttpEdge::AdmitClient(const httplib::Request&
     return std::nullopt;
   }
   if (auth_ == nullptr) return admission;
-  absl::StatusOr<ClientToken> token = auth_->Verify(TokenOf(req), absl::Now());
+  absl::StatusOr<ClientToken> token = auth_->Verify(TokenOf(req), clock_->Now());
   if (!token.ok()) {
     res.set_header("WWW-Authenticate", "Bearer");
     SetJsonError(res, 401, "unauthenticated", token.status().message());
@@ -241,18 +240,18 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
     last_event_id = std::move(param);
   }
 
-  if (!TryReserveStream(res)) return;
+  std::optional<StreamSlot> slot = TryReserveStream(res);
+  if (!slot.has_value()) return;
   SseLoop* loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
   auto stream = std::make_shared<SseStream>(client_id, loop, options_.max_stream_queue_bytes,
-                                            &stream_memory_);
+                                            &stream_memory_, clock_->Now(), *std::move(slot));
   stream->set_token_expires_at(admitted->token_expires_at);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
-  if (!opened.ok()) {
-    open_streams_.fetch_sub(1);
-    return SetJsonError(res, opened.status());
-  }
-  if (!server_.PrepareHandoff(req, stream)) {
-    OnStreamEnded(stream, "internal_error");
+  if (!opened.ok()) return SetJsonError(res, opened.status());  // the slot goes with `stream`
+  Handoff handoff{[loop, stream](int fd) { loop->Adopt(stream, fd); },
+                  [this, stream] { OnStreamEnded(stream, StreamEnd::kAbandoned); }};
+  if (!server_.PrepareHandoff(req, std::move(handoff))) {
+    OnStreamEnded(stream, StreamEnd::kInternalError);
     return SetJsonError(res, 500, "internal", "the connection cannot be handed off");
   }
   const uint64_t replayed_through = opened->replay.empty() ? 0 : opened->replay.back().id.offset;
@@ -299,14 +298,12 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   std::optional<std::string> after;
   if (std::string param = req.get_param_value("after"); !param.empty()) after = std::move(param);
 
-  if (!TryReserveStream(res)) return;
+  const std::optional<StreamSlot> slot = TryReserveStream(res);  // held until the answer
+  if (!slot.has_value()) return;
   stats_.polls.fetch_add(1, std::memory_order_relaxed);
   auto waiter = std::make_shared<PollWaiter>();
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, after, waiter);
-  if (!opened.ok()) {
-    open_streams_.fetch_sub(1);
-    return SetJsonError(res, opened.status());
-  }
+  if (!opened.ok()) return SetJsonError(res, opened.status());
   PollBatch batch;
   batch.reset = opened->reset;
   batch.earliest_retained = opened->earliest_retained;
@@ -316,15 +313,14 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
     // Nothing to answer yet: wait for the next message. What arrives is new,
     // since the replay read after registration found nothing.
     // A poll never waits past its token's expiry.
-    abandoned = !waiter->Wait(std::min(timeout, admitted->token_expires_at - absl::Now()),
+    abandoned = !waiter->Wait(std::min(timeout, admitted->token_expires_at - clock_->Now()),
                               stopping_, server_.SocketOf(req));
     batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
     batch.retry_ms = waiter->retry_ms();
   } else {
     batch.messages = std::move(opened->replay);
   }
-  broker_->CloseStream(client_id, waiter.get());
-  open_streams_.fetch_sub(1);
+  broker_->UnregisterStream(client_id, waiter.get());
   if (abandoned) {
     // The client gave up (page closed, fetch aborted, proxy timeout): its
     // slot and this thread are free now, and what arrived stays in the
@@ -357,19 +353,14 @@ absl::Status HttpEdge::Start() {
   server_.set_keep_alive_timeout(
       std::max<time_t>(1, absl::ToInt64Seconds(options_.keep_alive_timeout)));
   server_.set_tcp_nodelay(true);
-  server_.set_socket_options(ListenSocketOptions);
-  if (options_.port == 0) {
-    port_ = server_.bind_to_any_port(options_.bind_address);
-  } else if (server_.bind_to_port(options_.bind_address, options_.port)) {
-    port_ = options_.port;
-  }
-  if (port_ <= 0) {
+  absl::StatusOr<int> port =
+      server_.Bind(options_.bind_address, options_.port, options_.listen_backlog);
+  if (!port.ok()) {
     server_.StopConnections();
     StopLoops();
-    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.bind_address,
-                                               ":", options_.port));
+    return absl::UnavailableError(absl::StrCat("HTTP: ", port.status().message()));
   }
-  server_.SetListenBacklog(options_.listen_backlog);
+  port_ = *port;
   server_.set_payload_max_length(options_.max_request_body_bytes);  // the gate checks first
   listener_ = std::thread([this] {
     const absl::Status served = server_.Serve();

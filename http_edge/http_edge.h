@@ -15,12 +15,15 @@
 #include "absl/time/time.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
+#include "broker/clock.h"
 #include "http_edge/server/accept_loop.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
 #include "http_edge/server/handoff_server.h"
 #include "http_edge/sse/sse_loop.h"
+#include "http_edge/sse/stream_end.h"
 #include "http_edge/sse/stream_memory.h"
+#include "http_edge/sse/stream_slot.h"
 #include "logging/logger.h"
 
 namespace pushbroker {
@@ -67,12 +70,14 @@ struct HttpEdgeOptions {
 };
 
 // Start() and Stop() are for one owning thread; the rest is safe for
-// concurrent access from multiple threads. `broker` and `logger` must outlive
-// the edge.
+// concurrent access from multiple threads. `broker`, `logger` and `clock`
+// must outlive the edge. docs/design.md follows one stream through it.
 class HttpEdge {
  public:
-  // `auth` null or disabled: clients are not authenticated.
-  HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger, const ClientAuthenticator* auth);
+  // `auth` null or disabled: clients are not authenticated. `clock` is the
+  // edge's time (stream and request deadlines, token expiry).
+  HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger, const ClientAuthenticator* auth,
+           const Clock* clock);
   HttpEdge(const HttpEdge&) = delete;
   HttpEdge& operator=(const HttpEdge&) = delete;
   ~HttpEdge();
@@ -85,7 +90,7 @@ class HttpEdge {
   void Stop();
 
   int port() const { return port_; }
-  size_t open_streams() const { return open_streams_.load(); }
+  size_t open_streams() const { return slots_.in_use(); }
   const EdgeStats& stats() const { return stats_; }
   const RequestGateStats& gate_stats() const { return server_.gate_stats(); }
   const AcceptStats& accept_stats() const { return server_.accept_stats(); }
@@ -112,18 +117,21 @@ class HttpEdge {
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandlePoll(const httplib::Request& req, httplib::Response& res);
   // Takes one of --max_connections, or answers 503.
-  bool TryReserveStream(httplib::Response& res);
-  void OnStreamEnded(const std::shared_ptr<SseStream>& stream, absl::string_view reason);
+  std::optional<StreamSlot> TryReserveStream(httplib::Response& res);
+  // Every end of an SSE stream comes here once: unregister, count, log, and
+  // give its slot back.
+  void OnStreamEnded(const std::shared_ptr<SseStream>& stream, StreamEnd why);
   void StopLoops();
 
   const HttpEdgeOptions options_;
   Broker* const broker_;
   Logger* const logger_;
   const ClientAuthenticator* const auth_;
+  const Clock* const clock_;
   const CorsPolicy cors_;
   EdgeStats stats_;
   StreamMemory stream_memory_;
-  std::atomic<size_t> open_streams_{0};  // SSE streams and waiting polls
+  StreamSlots slots_;  // SSE streams and waiting polls, against --max_connections
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> listener_failed_{false};

@@ -14,7 +14,7 @@ PACKAGES=(
 )
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client
-             clang libclang-rt-14-dev)
+             clang libclang-rt-14-dev clang-format)
   if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
   # kubectl renders the kustomize base offline; any recent one will do.
   if ! command -v kubectl >/dev/null 2>&1; then PACKAGES+=(kubernetes-client); fi

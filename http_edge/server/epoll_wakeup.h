@@ -1,34 +1,53 @@
-// An epoll set with an eventfd registered for wake-ups: what the edge's
-// epoll threads (SseLoop, RequestGate) each start from.
+// EpollWakeup: an epoll set with an eventfd registered in it, owned as one
+// resource: what each of the edge's epoll threads (SseLoop, RequestGate)
+// waits on. Other threads call Signal() to wake the thread in epoll_wait().
+// Move-only; Signal() is safe from any thread, the rest is for the owner.
 #ifndef PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
 #define PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <cstdint>
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
 
 namespace pushbroker {
 
-// Sets `epoll_fd` and `wake_fd` (the caller closes them); the wake fd is
-// non-blocking and readable in the set.
-inline absl::Status CreateEpollWithWakeFd(int& epoll_fd, int& wake_fd) {
-  epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
-  wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.fd = wake_fd;
-  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event) != 0) {
-    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
-  }
-  return absl::OkStatus();
-}
+class EpollWakeup {
+ public:
+  // The epoll set, and a non-blocking eventfd readable in it.
+  static absl::StatusOr<EpollWakeup> Create();
+
+  EpollWakeup() = default;  // owns nothing; Create() makes a real one
+  EpollWakeup(EpollWakeup&& other) noexcept;
+  EpollWakeup& operator=(EpollWakeup&& other) noexcept;
+  EpollWakeup(const EpollWakeup&) = delete;
+  EpollWakeup& operator=(const EpollWakeup&) = delete;
+  ~EpollWakeup();  // closes both descriptors
+
+  int epoll_fd() const { return epoll_fd_; }
+  // Whether an event from epoll_wait() is the wake-up rather than a socket.
+  bool IsWakeup(const epoll_event& event) const { return event.data.fd == wake_fd_; }
+
+  // Makes the eventfd readable. A failed write is harmless: the only way it
+  // fails on a non-blocking eventfd is EAGAIN, when the counter is already
+  // near its maximum, which means a wake-up is pending anyway.
+  void Signal() const;
+  // Resets the eventfd after a wake-up, so the next Signal() wakes again.
+  // Nothing to read (EAGAIN) just means no wake-up was pending.
+  void Clear() const;
+
+  // Adds or removes a socket for `events`, with data.fd = `fd`.
+  bool Add(int fd, uint32_t events) const;
+  void Remove(int fd) const;
+
+ private:
+  EpollWakeup(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
+  void CloseAll();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+};
 
 }  // namespace pushbroker
 

@@ -3,15 +3,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <type_traits>
 
+#include "absl/strings/str_cat.h"
+#include "http_edge/server/listen_socket_options.h"
 #include "http_edge/server/socket_stream.h"
 
 namespace pushbroker {
 namespace {
 
-// The header that tells a handler which connection it runs on. Set by the
-// server after parsing, after erasing any value a client sent.
+// The header that tells a handler which connection it runs on. httplib
+// gives a handler the Request and nothing of the connection, so the server
+// numbers each connection and writes its serial into the parsed request,
+// after erasing any value a client sent; PrepareHandoff/CommitHandoff/
+// SocketOf find the connection by it.
 constexpr char kConnectionHeader[] = "X-Push-Broker-Connection";
 
 constexpr bool StartsWith(const char* text, const char* prefix) {
@@ -26,13 +33,14 @@ absl::Duration Seconds(time_t sec, time_t usec) {
 
 }  // namespace
 
-HandoffServer::HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned)
-    : on_abandoned_(std::move(on_abandoned)),
-      workers_(ConnectionTaskQueueOptions{options.max_threads}),
-      gate_(options.gate,
-            [this](int sock, uint32_t served) {
-              workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
-            }),
+HandoffServer::HandoffServer(HandoffServerOptions options, const Clock* clock)
+    : workers_(ConnectionTaskQueueOptions{options.max_threads}),
+      gate_(
+          options.gate,
+          [this](int sock, uint32_t served) {
+            workers_.enqueue([this, sock, served] { ServeConnection(sock, served); });
+          },
+          clock),
       accept_loop_(std::move(options.accept)) {
   // The listening socket is this protected member, bound by bind_to_port().
   static_assert(std::is_same<decltype(svr_sock_), std::atomic<socket_t>>::value,
@@ -45,9 +53,21 @@ HandoffServer::HandoffServer(HandoffServerOptions options, AbandonedCallback on_
                 "httplib::Server::process_request changed");
 }
 
-bool HandoffServer::SetListenBacklog(int backlog) {
+absl::StatusOr<int> HandoffServer::Bind(const std::string& address, int port, int backlog) {
+  set_socket_options(ListenSocketOptions);
+  int bound = -1;
+  if (port == 0) {
+    bound = bind_to_any_port(address);
+  } else if (bind_to_port(address, port)) {
+    bound = port;
+  }
+  if (bound <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ":", port));
+  // httplib listens with a backlog of 5; a connect storm needs more.
   const socket_t sock = svr_sock_;
-  return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+  if (backlog > 0 && ::listen(sock, backlog) != 0) {
+    return absl::InternalError(absl::StrCat("listen(", backlog, "): ", strerror(errno)));
+  }
+  return bound;
 }
 
 HandoffServer::Connection* HandoffServer::Find(const httplib::Request& req) {
@@ -57,16 +77,16 @@ HandoffServer::Connection* HandoffServer::Find(const httplib::Request& req) {
   return it == connections_.end() ? nullptr : it->second;
 }
 
-bool HandoffServer::PrepareHandoff(const httplib::Request& req, std::shared_ptr<SseStream> stream) {
+bool HandoffServer::PrepareHandoff(const httplib::Request& req, Handoff handoff) {
   Connection* connection = Find(req);
   if (connection == nullptr) return false;
-  connection->stream = std::move(stream);  // only this connection's thread touches it
+  connection->handoff = std::move(handoff);  // only this connection's thread touches it
   return true;
 }
 
 void HandoffServer::CommitHandoff(const httplib::Request& req) {
   Connection* connection = Find(req);
-  if (connection != nullptr && connection->stream) connection->committed = true;
+  if (connection != nullptr && connection->handoff.has_value()) connection->committed = true;
 }
 
 int HandoffServer::SocketOf(const httplib::Request& req) {
@@ -113,7 +133,7 @@ void HandoffServer::ServeConnection(int sock, uint32_t served) {
     bool connection_closed = false;
     const bool ok = process_request(stream, /*close_connection=*/last, connection_closed, setup);
     ++served;
-    if (connection.stream) break;  // a stream was prepared: hand off or abandon
+    if (connection.handoff.has_value()) break;  // hand off, or abandon
     if (!ok || connection_closed || last || svr_sock_ == INVALID_SOCKET) break;
     if (stream.buffered().empty()) {
       keep_alive = true;  // the next request waits in the gate, not on this thread
@@ -128,12 +148,11 @@ void HandoffServer::ServeConnection(int sock, uint32_t served) {
     connections_.erase(serial);
   }
 
-  if (connection.stream && connection.committed) {
-    SseLoop* loop = connection.stream->loop();
-    loop->Adopt(std::move(connection.stream), sock);
+  if (connection.handoff.has_value() && connection.committed) {
+    connection.handoff->adopt(sock);
     return;
   }
-  if (connection.stream) on_abandoned_(connection.stream);
+  if (connection.handoff.has_value()) connection.handoff->abandon();
   if (keep_alive) {
     gate_.Admit(sock, served);
     return;

@@ -4,8 +4,9 @@
 // until its request head (and body) is complete; only then does a thread
 // (ConnectionTaskQueue) run the request over SocketStream. When a handler
 // marks its connection for hand-off (an SSE stream whose headers are
-// written), the socket goes to the SseLoop instead, and the thread is free
-// again.
+// written), the socket goes to whoever the handler named (the stream's
+// SseLoop), and the thread is free again. docs/design.md tells the whole
+// path and why it takes two steps (PrepareHandoff, CommitHandoff).
 //
 // This file alone relies on cpp-httplib internals: the protected
 // process_request, svr_sock_ and timeout members. Debian pins 0.11.4; the
@@ -16,17 +17,18 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "broker/clock.h"
 #include "httplib.h"
 #include "http_edge/server/accept_loop.h"
 #include "http_edge/server/connection_task_queue.h"
 #include "http_edge/server/request_gate.h"
-#include "http_edge/sse/sse_loop.h"
-#include "http_edge/sse/sse_stream.h"
 
 namespace pushbroker {
 
@@ -36,16 +38,19 @@ struct HandoffServerOptions {
   AcceptLoop::AcceptFunction accept;  // null: accept4(); tests inject errors here
 };
 
+// Where a handler's connection goes once its response headers are out.
+struct Handoff {
+  std::function<void(int fd)> adopt;  // takes ownership of the socket
+  // The response failed before its body: nothing was handed off, and the
+  // socket stays with the server (which closes it).
+  std::function<void()> abandon;
+};
+
 // Safe for concurrent access from multiple threads, like httplib::Server.
-// The streams' loops must outlive the server.
 class HandoffServer final : public httplib::Server {
  public:
-  // Called for a stream that was prepared but never handed off (the
-  // response failed before its body), so the caller can unregister it.
-  using AbandonedCallback = std::function<void(const std::shared_ptr<SseStream>&)>;
-
-  // A handed-off socket goes to its stream's own loop.
-  HandoffServer(HandoffServerOptions options, AbandonedCallback on_abandoned);
+  // `clock` (the gate's deadlines) must outlive the server.
+  HandoffServer(HandoffServerOptions options, const Clock* clock);
 
   // Before serving: starts the gate.
   absl::Status StartConnections();
@@ -63,26 +68,27 @@ class HandoffServer final : public httplib::Server {
   size_t pending_connections() const { return gate_.pending(); }
 
   // From inside a handler: after the handler returns, the connection's
-  // socket goes to the loop for `stream`. The handler must respond with a
-  // chunked content provider that returns false at its first call (so
-  // httplib writes the headers and nothing more). Returns false when the
-  // request did not come through this server's connection loop.
-  bool PrepareHandoff(const httplib::Request& req, std::shared_ptr<SseStream> stream)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // socket goes to `handoff.adopt`. The handler must respond with a chunked
+  // content provider that calls CommitHandoff() and returns false at its
+  // first call (so httplib writes the headers and nothing more). Returns
+  // false when the request did not come through this server's connection
+  // loop.
+  bool PrepareHandoff(const httplib::Request& req, Handoff handoff) ABSL_LOCKS_EXCLUDED(mu_);
   // From the content provider: the headers are out; hand the socket over.
   void CommitHandoff(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
   // From inside a handler: the socket its request arrived on, to watch for
   // the peer going away (never to read or write); -1 when unknown.
   int SocketOf(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Re-listens the bound socket with a larger backlog than httplib's 5.
-  bool SetListenBacklog(int backlog);
+  // Binds `address:port` (port 0: a free one) with ListenSocketOptions and
+  // listens with `backlog` (0: httplib's 5). Returns the port bound.
+  absl::StatusOr<int> Bind(const std::string& address, int port, int backlog);
 
  private:
   struct Connection {
     int fd = -1;
-    std::shared_ptr<SseStream> stream;
-    bool committed = false;
+    std::optional<Handoff> handoff;  // prepared by a handler
+    bool committed = false;          // its headers are out
   };
 
   // On a worker: serves requests while complete heads are buffered, then
@@ -90,7 +96,6 @@ class HandoffServer final : public httplib::Server {
   void ServeConnection(int sock, uint32_t served) ABSL_LOCKS_EXCLUDED(mu_);
   Connection* Find(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
 
-  const AbandonedCallback on_abandoned_;
   ConnectionTaskQueue workers_;
   RequestGate gate_;
   AcceptLoop accept_loop_;

@@ -34,8 +34,7 @@ void Answer(int fd, int status, absl::string_view reason, absl::string_view code
       absl::StrCat("HTTP/1.1 ", status, " ", reason,
                    "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ",
                    body.size(), "\r\n\r\n", body);
-  ssize_t ignored = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  (void)ignored;
+  if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) return;
 }
 
 // Reads what is buffered so close() sends FIN instead of RST, which could
@@ -49,19 +48,15 @@ void DiscardBuffered(int fd) {
 
 }  // namespace
 
-RequestGate::RequestGate(RequestGateOptions options, ReadyCallback on_ready)
-    : options_(options), on_ready_(std::move(on_ready)) {}
+RequestGate::RequestGate(RequestGateOptions options, ReadyCallback on_ready, const Clock* clock)
+    : options_(options), on_ready_(std::move(on_ready)), clock_(clock) {}
 
-RequestGate::~RequestGate() {
-  Stop();
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
+RequestGate::~RequestGate() { Stop(); }
 
 absl::Status RequestGate::Start() {
-  if (absl::Status created = CreateEpollWithWakeFd(epoll_fd_, wake_fd_); !created.ok()) {
-    return created;
-  }
+  absl::StatusOr<EpollWakeup> wakeup = EpollWakeup::Create();
+  if (!wakeup.ok()) return wakeup.status();
+  wakeup_ = *std::move(wakeup);
   {
     absl::MutexLock lock(&mu_);
     peek_buffer_.resize(options_.max_head_bytes + options_.max_body_bytes + 1);
@@ -77,9 +72,7 @@ void RequestGate::Stop() {
     stopped_ = true;
   }
   if (thread_.joinable()) {
-    const uint64_t one = 1;
-    ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
-    (void)ignored;
+    wakeup_.Signal();
     thread_.join();
   }
   absl::MutexLock lock(&mu_);
@@ -107,12 +100,9 @@ void RequestGate::Admit(int fd, uint32_t served) {
   pending.sequence = next_sequence_++;
   // A new connection's head timer starts at once; a kept-alive one may idle
   // first, and its timer starts with the next head's first byte.
-  pending.deadline = absl::Now() + (served == 0 ? options_.head_timeout : options_.idle_timeout);
-  epoll_event event{};
+  pending.deadline = clock_->Now() + (served == 0 ? options_.head_timeout : options_.idle_timeout);
   // Edge-triggered: a partial head wakes the gate again only when more arrives.
-  event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-  event.data.fd = fd;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+  if (!wakeup_.Add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
     pending_.erase(fd);
     ::close(fd);
   }
@@ -148,7 +138,7 @@ RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending, bool peer_do
   if (peer_done) return Verdict::kClosed;  // the rest of the head will never come
   if (!pending.bytes_seen) {
     pending.bytes_seen = true;
-    if (pending.served > 0) pending.deadline = absl::Now() + options_.head_timeout;
+    if (pending.served > 0) pending.deadline = clock_->Now() + options_.head_timeout;
   }
   return Verdict::kWaiting;
 }
@@ -179,14 +169,14 @@ RequestGate::Verdict RequestGate::InspectBody(absl::string_view head, size_t buf
   if (!pending.head_complete) {
     pending.head_complete = true;
     pending.bytes_seen = true;
-    pending.deadline = absl::Now() + options_.body_timeout;
+    pending.deadline = clock_->Now() + options_.body_timeout;
   }
   return Verdict::kWaiting;
 }
 
 void RequestGate::Release(int fd, Verdict verdict) {
   pending_.erase(fd);
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  wakeup_.Remove(fd);
   switch (verdict) {
     case Verdict::kTimedOut:
       stats_.head_timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -251,17 +241,17 @@ void RequestGate::Expire(absl::Time now) {
 
 void RequestGate::Run() {
   epoll_event events[256];
-  absl::Time next_tick = absl::Now() + kTick;
+  absl::Time next_tick = clock_->Now() + kTick;
   while (true) {
-    const int n = ::epoll_wait(epoll_fd_, events, 256,
+    const int n = ::epoll_wait(wakeup_.epoll_fd(), events, 256,
                                static_cast<int>(absl::ToInt64Milliseconds(kTick)));
     std::vector<std::pair<int, uint32_t>> ready;
     {
       absl::MutexLock lock(&mu_);
       if (stopped_) return;
       for (int i = 0; i < n; ++i) {
+        if (wakeup_.IsWakeup(events[i])) continue;  // Stop(); level-triggered, never cleared
         const int fd = events[i].data.fd;
-        if (fd == wake_fd_) continue;
         auto it = pending_.find(fd);
         if (it == pending_.end()) continue;
         const uint32_t flags = events[i].events;
@@ -273,7 +263,7 @@ void RequestGate::Run() {
         if (verdict == Verdict::kReady) {
           ready.emplace_back(fd, it->second.served);
           pending_.erase(it);
-          ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+          wakeup_.Remove(fd);
           continue;
         }
         Release(fd, verdict);
@@ -283,7 +273,7 @@ void RequestGate::Run() {
       stats_.passed.fetch_add(1, std::memory_order_relaxed);
       on_ready_(fd, served);
     }
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_->Now();
     if (now >= next_tick) {
       Expire(now);
       next_tick = now + kTick;

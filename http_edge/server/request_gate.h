@@ -19,6 +19,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "broker/clock.h"
+#include "http_edge/server/epoll_wakeup.h"
 
 namespace pushbroker {
 
@@ -59,7 +61,8 @@ class RequestGate {
   // is the count given to Admit().
   using ReadyCallback = std::function<void(int fd, uint32_t served)>;
 
-  RequestGate(RequestGateOptions options, ReadyCallback on_ready);
+  // `clock` (deadlines) must outlive the gate.
+  RequestGate(RequestGateOptions options, ReadyCallback on_ready, const Clock* clock);
   RequestGate(const RequestGate&) = delete;
   RequestGate& operator=(const RequestGate&) = delete;
   ~RequestGate();
@@ -105,8 +108,8 @@ class RequestGate {
   const RequestGateOptions options_;
   const ReadyCallback on_ready_;
   RequestGateStats stats_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  const Clock* const clock_;
+  EpollWakeup wakeup_;  // made by Start()
   std::thread thread_;
 
   mutable absl::Mutex mu_;

@@ -6,7 +6,6 @@
 #include <linux/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -16,7 +15,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "http_edge/server/epoll_wakeup.h"
 #include "http_edge/sse/sse_format.h"
 
 namespace pushbroker {
@@ -39,23 +37,20 @@ std::optional<uint64_t> BytesAcked(int fd) {
 }  // namespace
 
 SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-                 EdgeStats* stats, StreamMemory* memory)
+                 EdgeStats* stats, StreamMemory* memory, const Clock* clock)
     : options_(options),
       on_closed_(std::move(on_closed)),
       on_confirmed_(std::move(on_confirmed)),
       stats_(stats),
-      memory_(memory) {}
+      memory_(memory),
+      clock_(clock) {}
 
-SseLoop::~SseLoop() {
-  Stop();
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
+SseLoop::~SseLoop() { Stop(); }
 
 absl::Status SseLoop::Start() {
-  if (absl::Status created = CreateEpollWithWakeFd(epoll_fd_, wake_fd_); !created.ok()) {
-    return created;
-  }
+  absl::StatusOr<EpollWakeup> wakeup = EpollWakeup::Create();
+  if (!wakeup.ok()) return wakeup.status();
+  wakeup_ = *std::move(wakeup);
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -71,11 +66,9 @@ void SseLoop::Stop() {
 }
 
 void SseLoop::Signal() {
-  if (signalled_) return;
+  if (signalled_) return;  // one wake-up is pending already
   signalled_ = true;
-  const uint64_t one = 1;
-  ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
-  (void)ignored;
+  wakeup_.Signal();
 }
 
 void SseLoop::Adopt(std::shared_ptr<SseStream> stream, int fd) {
@@ -97,48 +90,17 @@ void SseLoop::Wake(std::shared_ptr<SseStream> stream) {
   Signal();
 }
 
-void SseLoop::TakeRequests() {
+void SseLoop::TakeAdoptionsAndWakeups() {
   std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions;
   std::vector<std::shared_ptr<SseStream>> ready;
   {
     absl::MutexLock lock(&mu_);
-    uint64_t count;
-    ssize_t ignored = ::read(wake_fd_, &count, sizeof(count));
-    (void)ignored;
+    wakeup_.Clear();
     signalled_ = false;
     adoptions.swap(adoptions_);
     ready.swap(ready_);
   }
-  for (auto& [stream, fd] : adoptions) {
-    const int flags = ::fcntl(fd, F_GETFL, 0);
-    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    if (options_.socket_send_buffer > 0) {
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.socket_send_buffer,
-                   sizeof(options_.socket_send_buffer));
-    }
-    Connection& connection = connections_[fd];
-    connection.stream = stream;
-    connection.fd = fd;
-    connection.last_progress = absl::Now();
-    // What the socket sent before (the response headers) is what it has had
-    // acknowledged plus what still waits in its send queue.
-    if (std::optional<uint64_t> acked = BytesAcked(fd); acked.has_value()) {
-      int queued = 0;
-      if (::ioctl(fd, SIOCOUTQ, &queued) != 0) queued = 0;
-      connection.sent_before_adoption = *acked + static_cast<uint64_t>(queued);
-    } else {
-      connection.acks_known = false;
-    }
-    fd_of_[stream.get()] = fd;
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    event.data.fd = fd;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
-      CloseConnection(fd, StreamEnd::kWriteFailed);
-      continue;
-    }
-    Flush(connection);
-  }
+  for (auto& [stream, fd] : adoptions) StartConnection(std::move(stream), fd);
   for (const auto& stream : ready) {
     auto it = fd_of_.find(stream.get());
     if (it == fd_of_.end()) continue;  // not adopted yet, or gone
@@ -147,73 +109,126 @@ void SseLoop::TakeRequests() {
   }
 }
 
+void SseLoop::StartConnection(std::shared_ptr<SseStream> stream, int fd) {
+  const int flags = ::fcntl(fd, F_GETFL, 0);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  if (options_.socket_send_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.socket_send_buffer,
+                 sizeof(options_.socket_send_buffer));
+  }
+  Connection& connection = connections_[fd];
+  connection.stream = stream;
+  connection.fd = fd;
+  connection.last_progress = clock_->Now();
+  // What the socket sent before (the response headers) is what it has had
+  // acknowledged plus what still waits in its send queue.
+  if (std::optional<uint64_t> acked = BytesAcked(fd); acked.has_value()) {
+    int queued = 0;
+    if (::ioctl(fd, SIOCOUTQ, &queued) != 0) queued = 0;
+    connection.sent_before_adoption = *acked + static_cast<uint64_t>(queued);
+  } else {
+    connection.acks_known = false;
+  }
+  fd_of_[stream.get()] = fd;
+  if (!wakeup_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
+    return CloseConnection(fd, StreamEnd::kWriteFailed);
+  }
+  Flush(connection);
+}
+
 void SseLoop::Flush(Connection& connection) {
   const int fd = connection.fd;
   // A stream that overflowed while its peer was blocked ends now, whatever
   // is still waiting in the outbox.
   if (connection.stream->overflowed()) return CloseConnection(fd, StreamEnd::kSlowConsumer);
   while (true) {
-    if (connection.outbox.empty()) {
-      if (connection.end_after) return CloseConnection(fd, StreamEnd::kServerClosed);
-      SseStream::Batch batch = connection.stream->TakeQueued();
-      if (batch.abort) return CloseConnection(fd, StreamEnd::kSlowConsumer);
-      if (batch.end_after) {
-        connection.end_after = true;
-        connection.ending_since = absl::Now();
-      }
-      if (batch.chunks.empty()) {
-        if (connection.end_after) continue;
-        return;
-      }
-      connection.outbox = std::move(batch.chunks);
-      connection.outbox_bytes = 0;
-      for (const OutChunk& chunk : connection.outbox) connection.outbox_bytes += chunk.bytes.size();
-      connection.front_written = 0;
+    if (connection.outbox.empty() && !RefillOutbox(connection)) return;
+    switch (WriteOutbox(connection)) {
+      case WriteResult::kProgress:
+        if (!connection.acks_known) ConfirmAcknowledged(connection);
+        break;
+      case WriteResult::kWouldBlock:
+        return;  // EPOLLOUT resumes
+      case WriteResult::kFailed:
+        return CloseConnection(fd, StreamEnd::kWriteFailed);
     }
-    iovec iov[kMaxIovecs];
-    size_t count = 0;
-    for (const OutChunk& chunk : connection.outbox) {
-      if (count == kMaxIovecs) break;
-      const size_t skip = count == 0 ? connection.front_written : 0;
-      iov[count].iov_base = const_cast<char*>(chunk.bytes.data() + skip);
-      iov[count].iov_len = chunk.bytes.size() - skip;
-      ++count;
+  }
+}
+
+bool SseLoop::RefillOutbox(Connection& connection) {
+  while (true) {
+    if (connection.end_after) {
+      CloseConnection(connection.fd, StreamEnd::kServerClosed);
+      return false;
     }
-    msghdr message{};
-    message.msg_iov = iov;
-    message.msg_iovlen = count;
-    ssize_t written = ::sendmsg(fd, &message, MSG_NOSIGNAL);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
-      return CloseConnection(fd, StreamEnd::kWriteFailed);
+    SseStream::Batch batch = connection.stream->TakeQueued();
+    if (batch.abort) {
+      CloseConnection(connection.fd, StreamEnd::kSlowConsumer);
+      return false;
     }
-    const absl::Time now = absl::Now();
-    if (written > 0) connection.last_progress = now;
-    size_t left = static_cast<size_t>(written);
-    while (left > 0) {
-      const OutChunk& front = connection.outbox.front();
-      const size_t rest = front.bytes.size() - connection.front_written;
-      if (left >= rest) {
-        left -= rest;
-        connection.written += rest;
-        if (front.published_at != absl::InfinitePast()) {
-          stats_->publish_to_write.Observe(absl::ToDoubleSeconds(now - front.published_at));
-        }
-        if (front.through_offset != 0) {
-          connection.unconfirmed.emplace_back(connection.written, front.through_offset);
-        }
-        connection.outbox_bytes -= front.bytes.size();
-        memory_->Release(front.bytes.size());
-        connection.outbox.pop_front();
-        connection.front_written = 0;
-      } else {
-        connection.front_written += left;
-        connection.written += left;
-        left = 0;
-      }
+    if (batch.end_after) {
+      connection.end_after = true;
+      connection.ending_since = clock_->Now();
     }
-    if (!connection.acks_known) ConfirmAcknowledged(connection);
+    if (batch.chunks.empty()) {
+      if (connection.end_after) continue;  // nothing more to send: close
+      return false;
+    }
+    connection.outbox = std::move(batch.chunks);
+    connection.outbox_bytes = 0;
+    for (const OutChunk& chunk : connection.outbox) connection.outbox_bytes += chunk.bytes.size();
+    connection.front_written = 0;
+    return true;
+  }
+}
+
+SseLoop::WriteResult SseLoop::WriteOutbox(Connection& connection) {
+  iovec iov[kMaxIovecs];
+  size_t count = 0;
+  for (const OutChunk& chunk : connection.outbox) {
+    if (count == kMaxIovecs) break;
+    const size_t skip = count == 0 ? connection.front_written : 0;
+    iov[count].iov_base = const_cast<char*>(chunk.bytes.data() + skip);
+    iov[count].iov_len = chunk.bytes.size() - skip;
+    ++count;
+  }
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = count;
+  ssize_t written;
+  do {
+    written = ::sendmsg(connection.fd, &message, MSG_NOSIGNAL);
+  } while (written < 0 && errno == EINTR);
+  if (written < 0) {
+    return errno == EAGAIN || errno == EWOULDBLOCK ? WriteResult::kWouldBlock : WriteResult::kFailed;
+  }
+  AccountWritten(connection, static_cast<size_t>(written), clock_->Now());
+  return WriteResult::kProgress;
+}
+
+void SseLoop::AccountWritten(Connection& connection, size_t written, absl::Time now) {
+  if (written > 0) connection.last_progress = now;
+  size_t left = written;
+  while (left > 0) {
+    const OutChunk& front = connection.outbox.front();
+    const size_t rest = front.bytes.size() - connection.front_written;
+    if (left < rest) {
+      connection.front_written += left;
+      connection.written += left;
+      return;
+    }
+    left -= rest;
+    connection.written += rest;
+    if (front.published_at != absl::InfinitePast()) {
+      stats_->publish_to_write.Observe(absl::ToDoubleSeconds(now - front.published_at));
+    }
+    if (front.through_offset != 0) {
+      connection.unconfirmed.emplace_back(connection.written, front.through_offset);
+    }
+    connection.outbox_bytes -= front.bytes.size();
+    memory_->Release(front.bytes.size());
+    connection.outbox.pop_front();
+    connection.front_written = 0;
   }
 }
 
@@ -233,7 +248,7 @@ void SseLoop::ConfirmAcknowledged(Connection& connection) {
   if (through != 0) on_confirmed_(connection.stream, through);
 }
 
-void SseLoop::Drain(Connection& connection) {
+void SseLoop::DiscardInput(Connection& connection) {
   char buffer[4096];
   while (true) {
     const ssize_t n = ::recv(connection.fd, buffer, sizeof(buffer), 0);
@@ -253,11 +268,10 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
   ConfirmAcknowledged(it->second);
   memory_->Release(it->second.outbox_bytes);
   std::shared_ptr<SseStream> stream = std::move(it->second.stream);
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  wakeup_.Remove(fd);
   ::close(fd);
   fd_of_.erase(stream.get());
   connections_.erase(it);
-  stats_->stream_ends[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   on_closed_(stream, why);
 }
 
@@ -311,56 +325,66 @@ void SseLoop::ConfirmAll() {
 
 void SseLoop::Run() {
   epoll_event events[256];
-  absl::Time next_beat = absl::Now() + options_.heartbeat_interval;
-  absl::Time next_expiry_check = absl::Now() + absl::Seconds(1);
+  absl::Time next_beat = clock_->Now() + options_.heartbeat_interval;
+  absl::Time next_second = clock_->Now() + absl::Seconds(1);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
     const int64_t wait_ms =
-        std::max<int64_t>(0, absl::ToInt64Milliseconds(next_beat - absl::Now()) + 1);
-    const int n = ::epoll_wait(epoll_fd_, events, 256, static_cast<int>(std::min<int64_t>(wait_ms, 1000)));
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == wake_fd_) {
-        TakeRequests();
-        continue;
-      }
-      auto it = connections_.find(fd);
-      if (it == connections_.end()) continue;
-      const uint32_t flags = events[i].events;
-      if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
-        CloseConnection(fd, StreamEnd::kPeerClosed);
-        continue;
-      }
-      if (flags & EPOLLIN) {
-        Drain(it->second);
-        it = connections_.find(fd);
-        if (it == connections_.end()) continue;
-      }
-      if (flags & EPOLLOUT) Flush(it->second);
-    }
-    const absl::Time now = absl::Now();
-    if (now >= next_expiry_check) {
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(next_beat - clock_->Now()) + 1);
+    const int n = ::epoll_wait(wakeup_.epoll_fd(), events, 256,
+                               static_cast<int>(std::min<int64_t>(wait_ms, 1000)));
+    HandleEvents(events, n);
+    const absl::Time now = clock_->Now();
+    if (now >= next_second) {
       ExpireTokens(now);  // their wake-ups flush them on the next turn
       ConfirmAll();
       CutOverBudget();
-      next_expiry_check = now + absl::Seconds(1);
+      next_second = now + absl::Seconds(1);
     }
     if (now >= next_beat) {
       Heartbeat(now);
       next_beat = now + options_.heartbeat_interval;
     }
   }
-  // Stopping: adopt what is waiting, then end every stream.
-  TakeRequests();
-  const std::string last(LastChunk());
+  EndAll();
+}
+
+void SseLoop::HandleEvents(const epoll_event* events, int count) {
+  for (int i = 0; i < count; ++i) {
+    if (wakeup_.IsWakeup(events[i])) {
+      TakeAdoptionsAndWakeups();
+      continue;
+    }
+    const int fd = events[i].data.fd;
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) continue;
+    const uint32_t flags = events[i].events;
+    if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+      CloseConnection(fd, StreamEnd::kPeerClosed);
+      continue;
+    }
+    if (flags & EPOLLIN) {
+      DiscardInput(it->second);
+      it = connections_.find(fd);
+      if (it == connections_.end()) continue;
+    }
+    if (flags & EPOLLOUT) Flush(it->second);
+  }
+}
+
+void SseLoop::EndAll() {
+  // Adopt what is waiting, then end every stream with the last chunk: a
+  // best-effort write, since the peer may be gone or its buffer full.
+  TakeAdoptionsAndWakeups();
+  const absl::string_view last = LastChunk();
   std::vector<int> fds;
   for (const auto& [fd, connection] : connections_) fds.push_back(fd);
   for (int fd : fds) {
-    ssize_t ignored = ::send(fd, last.data(), last.size(), MSG_NOSIGNAL);
-    (void)ignored;
+    [[maybe_unused]] const ssize_t sent =
+        ::send(fd, last.data(), last.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     CloseConnection(fd, StreamEnd::kLoopStopped);
   }
 }

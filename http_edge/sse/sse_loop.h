@@ -18,8 +18,11 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "broker/clock.h"
 #include "http_edge/edge_stats.h"
+#include "http_edge/server/epoll_wakeup.h"
 #include "http_edge/sse/sse_stream.h"
+#include "http_edge/sse/stream_end.h"
 #include "http_edge/sse/stream_memory.h"
 
 namespace pushbroker {
@@ -47,9 +50,11 @@ class SseLoop {
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
   using ConfirmedCallback = std::function<void(const std::shared_ptr<SseStream>&, uint64_t offset)>;
 
-  // `stats` and `memory` must outlive the loop.
+  // `stats`, `memory` and `clock` must outlive the loop. The clock times
+  // heartbeats, stalls, closes and token expiry; epoll_wait() still sleeps
+  // in real time, at most a second at once.
   SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-          EdgeStats* stats, StreamMemory* memory);
+          EdgeStats* stats, StreamMemory* memory, const Clock* clock);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
   ~SseLoop();
@@ -84,10 +89,29 @@ class SseLoop {
   };
 
   void Run();
+  // One turn of the loop after epoll_wait().
+  void HandleEvents(const epoll_event* events, int count);
+  // Ends every stream with the last chunk, when the loop stops.
+  void EndAll();
   void Signal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TakeRequests();
+  // What other threads asked for since the last turn: sockets to adopt,
+  // streams with something queued.
+  void TakeAdoptionsAndWakeups();
+  void StartConnection(std::shared_ptr<SseStream> stream, int fd);
+  // Writes what the stream has queued until the socket would block (the
+  // policy: when to refill, when to end); WriteOutbox does the writing.
   void Flush(Connection& connection);
-  void Drain(Connection& connection);
+  // Moves the stream's queue into the outbox. False: nothing to write now
+  // (the connection may have been closed).
+  bool RefillOutbox(Connection& connection);
+  enum class WriteResult { kProgress, kWouldBlock, kFailed };
+  // One sendmsg() of the outbox's front chunks, then the accounting of what
+  // went out.
+  WriteResult WriteOutbox(Connection& connection);
+  void AccountWritten(Connection& connection, size_t written, absl::Time now);
+  // Reads and throws away what the peer sends (a browser sends nothing
+  // after its request); notices the peer closing.
+  void DiscardInput(Connection& connection);
   void CloseConnection(int fd, StreamEnd why);
   // Reports the events whose bytes the peer has acknowledged.
   void ConfirmAcknowledged(Connection& connection);
@@ -105,8 +129,8 @@ class SseLoop {
   const ConfirmedCallback on_confirmed_;
   EdgeStats* const stats_;
   StreamMemory* const memory_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  const Clock* const clock_;
+  EpollWakeup wakeup_;  // made by Start()
   std::thread thread_;
 
   absl::Mutex mu_;

@@ -6,11 +6,18 @@
 namespace pushbroker {
 
 SseStream::SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes,
-                     StreamMemory* memory)
+                     StreamMemory* memory, absl::Time opened_at, StreamSlot slot)
     : client_id_(std::move(client_id)),
+      opened_at_(opened_at),
       loop_(loop),
       max_queued_bytes_(max_queued_bytes),
-      memory_(memory) {}
+      memory_(memory),
+      slot_(std::move(slot)) {}
+
+StreamSlot SseStream::TakeSlot() {
+  absl::MutexLock lock(&mu_);
+  return std::move(slot_);
+}
 
 SseStream::~SseStream() {
   absl::MutexLock lock(&mu_);

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "broker/stream_sink.h"
 #include "http_edge/sse/stream_memory.h"
+#include "http_edge/sse/stream_slot.h"
 
 namespace pushbroker {
 
@@ -41,14 +42,18 @@ struct OutChunk {
 class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
  public:
   // `loop` must outlive the stream's registration with it; `memory` must
-  // outlive the stream.
-  SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes, StreamMemory* memory);
+  // outlive the stream. `slot` is its place among --max_connections, held
+  // until TakeSlot() or the stream's end.
+  SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes, StreamMemory* memory,
+            absl::Time opened_at, StreamSlot slot);
   ~SseStream() override;
   // The loop that writes this stream.
   SseLoop* loop() const { return loop_; }
 
   const std::string& client_id() const { return client_id_; }
   absl::Time opened_at() const { return opened_at_; }
+  // Gives the stream's place back to whoever ends it (once).
+  StreamSlot TakeSlot() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues the opening chunks (retry advice, reset notice, replay) and goes
   // live. `replayed_through` is the last offset the replay covered (0: none);
@@ -88,7 +93,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string client_id_;
-  const absl::Time opened_at_ = absl::Now();
+  const absl::Time opened_at_;
   absl::Time token_expires_at_ = absl::InfiniteFuture();  // set before the stream is shared
   SseLoop* const loop_;
   const size_t max_queued_bytes_;
@@ -107,6 +112,7 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   bool wake_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;      // the last chunk is queued
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;  // slow consumer: abort
+  StreamSlot slot_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pushbroker

@@ -193,15 +193,15 @@ TEST_F(BrokerTest, AnIdSentBackConfirmsEverythingThroughIt) {
   // The first connection was handed all three and broke before reading.
   auto lost = std::make_shared<RecordingSink>();
   ASSERT_EQ(broker_.OpenStream("alice", std::nullopt, lost)->replay.size(), 3u);
-  broker_.CloseStream("alice", lost.get());
+  broker_.UnregisterStream("alice", lost.get());
   // Without an id, nothing was confirmed: all three again.
   auto again = std::make_shared<RecordingSink>();
   ASSERT_EQ(broker_.OpenStream("alice", std::nullopt, again)->replay.size(), 3u);
-  broker_.CloseStream("alice", again.get());
+  broker_.UnregisterStream("alice", again.get());
   // A reconnect with the second id confirms the first two.
   auto resumed = std::make_shared<RecordingSink>();
   ASSERT_EQ(broker_.OpenStream("alice", ids[1], resumed)->replay.size(), 1u);
-  broker_.CloseStream("alice", resumed.get());
+  broker_.UnregisterStream("alice", resumed.get());
   auto fresh = std::make_shared<RecordingSink>();
   auto opened = broker_.OpenStream("alice", std::nullopt, fresh);
   ASSERT_EQ(opened->replay.size(), 1u);
@@ -248,7 +248,7 @@ TEST_F(BrokerTest, PresenceAndLastSeen) {
   ASSERT_TRUE(broker_.OpenStream("alice", std::nullopt, sink).ok());
   EXPECT_TRUE(broker_.GetClient("alice")->online);
   clock_.Advance(absl::Seconds(5));
-  broker_.CloseStream("alice", sink.get());
+  broker_.UnregisterStream("alice", sink.get());
   auto state = broker_.GetClient("alice");
   EXPECT_FALSE(state->online);
   EXPECT_EQ(state->last_seen, clock_.Now());
@@ -269,7 +269,7 @@ TEST_F(BrokerTest, PresenceStateGoesWithTheMailbox) {
     const std::string client = "visitor-" + std::to_string(i);
     auto sink = std::make_shared<RecordingSink>();
     ASSERT_TRUE(broker_.OpenStream(client, std::nullopt, sink).ok());
-    broker_.CloseStream(client, sink.get());
+    broker_.UnregisterStream(client, sink.get());
   }
   EXPECT_EQ(broker_.TrackedClients(), 1000u);
   clock_.Advance(absl::Hours(25));
