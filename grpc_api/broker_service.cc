@@ -58,9 +58,18 @@ absl::StatusOr<PublishRequest> ToCore(internal::PublishRequestWire& in) {
   return out;
 }
 
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbers.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
 // Completes a PublishStream: reads a request, publishes, writes its
 // response, and only then reads the next, so responses keep request order.
-class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class BrokerService::PublishStreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PublishStreamReactor(BrokerService* service, const grpc::CallbackServerContext* context)
       : service_(service) {
@@ -112,14 +121,6 @@ class PublishStreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuff
   uint64_t index_ = 0;
 };
 
-}  // namespace
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC share the canonical code numbers.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
                              const ClientAuthenticator* auth, const ApiKeys* api_keys,
                              RateLimit publish_rate, size_t max_metadata_bytes)
@@ -162,13 +163,14 @@ void BrokerService::RecordCall(absl::string_view method, const grpc::Status& sta
                 {"message", status.error_message()}});
 }
 
-grpc::ServerUnaryReactor* BrokerService::Respond(grpc::CallbackServerContext* context,
-                                                 absl::string_view method,
-                                                 const absl::Status& status) {
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  RecordCall(method, grpc_status);
+template <typename Run>
+grpc::ServerUnaryReactor* BrokerService::Unary(grpc::CallbackServerContext* context,
+                                               absl::string_view method, Run run) {
+  absl::StatusOr<std::string> publisher = Authorize(context);
+  grpc::Status status = ToGrpcStatus(publisher.ok() ? run(*publisher) : publisher.status());
+  RecordCall(method, status);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(std::move(grpc_status));
+  reactor->Finish(std::move(status));
   return reactor;
 }
 
@@ -204,9 +206,9 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  absl::StatusOr<std::string> publisher = Authorize(context);
-  if (!publisher.ok()) return Respond(context, "Publish", publisher.status());
-  return Respond(context, "Publish", PublishBytes(*publisher, *request, response));
+  return Unary(context, "Publish", [&](const std::string& publisher) {
+    return PublishBytes(publisher, *request, response);
+  });
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
@@ -217,116 +219,112 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::Publ
 grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,
                                                    const v1::SubscribeRequest* request,
                                                    v1::SubscribeResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "Subscribe", denied);
-  }
-  return Respond(context, "Subscribe", broker_->Subscribe(request->client_id(), request->topic()));
+  return Unary(context, "Subscribe", [&](const std::string&) {
+    return broker_->Subscribe(request->client_id(), request->topic());
+  });
 }
 
 grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext* context,
                                                      const v1::UnsubscribeRequest* request,
                                                      v1::UnsubscribeResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "Unsubscribe", denied);
-  }
-  return Respond(context, "Unsubscribe", broker_->Unsubscribe(request->client_id(), request->topic()));
+  return Unary(context, "Unsubscribe", [&](const std::string&) {
+    return broker_->Unsubscribe(request->client_id(), request->topic());
+  });
 }
 
 grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
                                                    const v1::GetClientRequest* request,
                                                    v1::ClientInfo* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "GetClient", denied);
-  }
-  absl::StatusOr<ClientState> state = broker_->GetClient(request->client_id());
-  if (state.ok()) {
-    response->set_client_id(state->client_id);
-    response->set_online(state->online);
-    response->set_streams(static_cast<uint32_t>(state->streams));
-    for (const std::string& topic : state->topics) response->add_topics(topic);
-    response->set_mailbox_size(static_cast<uint32_t>(state->mailbox_size));
-    if (state->first_id) response->set_first_id(state->first_id->ToString());
-    if (state->last_id) response->set_last_id(state->last_id->ToString());
-    if (state->last_seen != absl::InfinitePast()) {
-      SetTimestamp(state->last_seen, response->mutable_last_seen());
-    }
-  }
-  return Respond(context, "GetClient", state.status());
+  return Unary(context, "GetClient", [&](const std::string&) {
+    return FillClientInfo(request->client_id(), response);
+  });
 }
 
 grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
                                                  const v1::HistoryRequest* request,
                                                  v1::HistoryResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "History", denied);
-  }
-  absl::StatusOr<HistoryPage> page =
-      broker_->History(request->client_id(), request->after_id(), request->limit());
-  if (page.ok()) {
-    for (const Message& message : page->messages) {
-      v1::HistoryMessage* out = response->add_messages();
-      out->set_id(message.id.ToString());
-      out->set_event(message.payload->event);
-      out->set_data(message.payload->data);
-      SetTimestamp(message.published_at, out->mutable_published_at());
-    }
-    if (page->reset.has_value()) {
-      response->mutable_reset()->set_reason(std::string(ResetReasonName(*page->reset)));
-      if (page->earliest_retained) {
-        response->mutable_reset()->set_earliest_id(page->earliest_retained->ToString());
-      }
-    }
-    response->set_more(page->more);
-  }
-  return Respond(context, "History", page.status());
+  return Unary(context, "History",
+               [&](const std::string&) { return FillHistory(*request, response); });
 }
 
 grpc::ServerUnaryReactor* BrokerService::Disconnect(grpc::CallbackServerContext* context,
                                                     const v1::DisconnectRequest* request,
                                                     v1::DisconnectResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "Disconnect", denied);
-  }
-  const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
-  absl::StatusOr<size_t> closed = broker_->Disconnect(request->client_id(), retry_ms);
-  if (closed.ok()) response->set_streams(static_cast<uint32_t>(*closed));
-  return Respond(context, "Disconnect", closed.status());
+  return Unary(context, "Disconnect", [&](const std::string&) -> absl::Status {
+    const uint32_t retry_ms = request->retry_ms() == 0 ? default_retry_ms_ : request->retry_ms();
+    ASSIGN_OR_RETURN(size_t closed, broker_->Disconnect(request->client_id(), retry_ms));
+    response->set_streams(static_cast<uint32_t>(closed));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContext* context,
                                                       const v1::DeleteClientRequest* request,
                                                       v1::DeleteClientResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "DeleteClient", denied);
-  }
-  return Respond(context, "DeleteClient", broker_->DeleteClient(request->client_id()));
+  return Unary(context, "DeleteClient",
+               [&](const std::string&) { return broker_->DeleteClient(request->client_id()); });
 }
 
 grpc::ServerUnaryReactor* BrokerService::IssueClientToken(grpc::CallbackServerContext* context,
                                                           const v1::IssueClientTokenRequest* request,
                                                           v1::IssueClientTokenResponse* response) {
-  if (absl::Status denied = Authorize(context).status(); !denied.ok()) {
-    return Respond(context, "IssueClientToken", denied);
+  return Unary(context, "IssueClientToken",
+               [&](const std::string&) { return IssueToken(*request, response); });
+}
+
+absl::Status BrokerService::FillClientInfo(const std::string& client_id, v1::ClientInfo* response) {
+  ASSIGN_OR_RETURN(ClientState state, broker_->GetClient(client_id));
+  response->set_client_id(state.client_id);
+  response->set_online(state.online);
+  response->set_streams(static_cast<uint32_t>(state.streams));
+  for (const std::string& topic : state.topics) response->add_topics(topic);
+  response->set_mailbox_size(static_cast<uint32_t>(state.mailbox_size));
+  if (state.first_id) response->set_first_id(state.first_id->ToString());
+  if (state.last_id) response->set_last_id(state.last_id->ToString());
+  if (state.last_seen != absl::InfinitePast()) {
+    SetTimestamp(state.last_seen, response->mutable_last_seen());
   }
-  absl::Status valid = ValidateClientId(request->client_id(), broker_->limits());
-  if (!valid.ok()) return Respond(context, "IssueClientToken", valid);
+  return absl::OkStatus();
+}
+
+absl::Status BrokerService::FillHistory(const v1::HistoryRequest& request,
+                                        v1::HistoryResponse* response) {
+  ASSIGN_OR_RETURN(HistoryPage page,
+                   broker_->History(request.client_id(), request.after_id(), request.limit()));
+  for (const Message& message : page.messages) {
+    v1::HistoryMessage* out = response->add_messages();
+    out->set_id(message.id.ToString());
+    out->set_event(message.payload->event);
+    out->set_data(message.payload->data);
+    SetTimestamp(message.published_at, out->mutable_published_at());
+  }
+  if (page.reset.has_value()) {
+    response->mutable_reset()->set_reason(std::string(ResetReasonName(*page.reset)));
+    if (page.earliest_retained) {
+      response->mutable_reset()->set_earliest_id(page.earliest_retained->ToString());
+    }
+  }
+  response->set_more(page.more);
+  return absl::OkStatus();
+}
+
+absl::Status BrokerService::IssueToken(const v1::IssueClientTokenRequest& request,
+                                       v1::IssueClientTokenResponse* response) {
+  RETURN_IF_ERROR(ValidateClientId(request.client_id(), broker_->limits()));
   if (auth_ == nullptr) {
-    return Respond(context, "IssueClientToken",
-                   absl::FailedPreconditionError(
-                       "client tokens are off: start the broker with --client_token_secret_file"));
+    return absl::FailedPreconditionError(
+        "client tokens are off: start the broker with --client_token_secret_file");
   }
   absl::Duration ttl = absl::Hours(1);
-  if (request->has_ttl()) {
-    ttl = absl::Seconds(request->ttl().seconds()) + absl::Nanoseconds(request->ttl().nanos());
+  if (request.has_ttl()) {
+    ttl = absl::Seconds(request.ttl().seconds()) + absl::Nanoseconds(request.ttl().nanos());
   }
   const absl::Time now = absl::Now();
-  absl::StatusOr<std::string> token = auth_->Issue(request->client_id(), ttl, now);
-  if (token.ok()) {
-    response->set_token(*token);
-    // exp is in whole seconds, as the token carries it.
-    SetTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl)), response->mutable_expires_at());
-  }
-  return Respond(context, "IssueClientToken", token.status());
+  ASSIGN_OR_RETURN(std::string token, auth_->Issue(request.client_id(), ttl, now));
+  response->set_token(token);
+  // exp is in whole seconds, as the token carries it.
+  SetTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl)), response->mutable_expires_at());
+  return absl::OkStatus();
 }
 
 }  // namespace pushbroker

@@ -42,14 +42,7 @@ class BrokerService final : public BrokerServiceBase {
                 const ClientAuthenticator* auth, const ApiKeys* api_keys,
                 RateLimit publish_rate = {}, size_t max_metadata_bytes = 64 * 1024);
 
-  // The calling publisher's key id ("" when no key is required), or
-  // UNAUTHENTICATED when the call carries no accepted API key, or
-  // RESOURCE_EXHAUSTED when its metadata is over max_metadata_bytes.
-  absl::StatusOr<std::string> Authorize(const grpc::CallbackServerContext* context) const;
-
   const CallStats& call_stats() const { return call_stats_; }
-  // Counts (and logs, when it failed) a finished call; for the reactors too.
-  void RecordCall(absl::string_view method, const grpc::Status& status);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
@@ -78,15 +71,29 @@ class BrokerService final : public BrokerServiceBase {
                                              const v1::IssueClientTokenRequest* request,
                                              v1::IssueClientTokenResponse* response) override;
 
+ private:
+  // PublishStream's reactor: one request at a time, answered in order.
+  class PublishStreamReactor;
+
+  // The calling publisher's key id ("" when no key is required), or
+  // UNAUTHENTICATED when the call carries no accepted API key, or
+  // RESOURCE_EXHAUSTED when its metadata is over max_metadata_bytes.
+  absl::StatusOr<std::string> Authorize(const grpc::CallbackServerContext* context) const;
+  // Counts (and logs, when it failed) a finished call.
+  void RecordCall(absl::string_view method, const grpc::Status& status);
+  // Every unary method: authorize, run `run(publisher)` (an absl::Status),
+  // count, and finish the call with the result.
+  template <typename Run>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, absl::string_view method,
+                                  Run run);
   // One publish from request bytes to response bytes, as Publish and
   // PublishStream both do it, counted against `publisher`'s rate.
   absl::Status PublishBytes(const std::string& publisher, const grpc::ByteBuffer& request,
                             grpc::ByteBuffer* response);
-
- private:
-  // Finishes a unary call with `status` and counts it.
-  grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, absl::string_view method,
-                                    const absl::Status& status);
+  absl::Status FillClientInfo(const std::string& client_id, v1::ClientInfo* response);
+  absl::Status FillHistory(const v1::HistoryRequest& request, v1::HistoryResponse* response);
+  absl::Status IssueToken(const v1::IssueClientTokenRequest& request,
+                          v1::IssueClientTokenResponse* response);
 
   Broker* const broker_;
   const uint32_t default_retry_ms_;
