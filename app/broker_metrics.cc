@@ -20,28 +20,97 @@ MetricsRegistry::Collector ByTarget(const std::array<std::atomic<uint64_t>, kTar
   };
 }
 
-}  // namespace
-
-void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
-                           const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin) {
+// The core's counters: presence, publishes, deliveries, replays, resets.
+void RegisterCoreMetrics(MetricsRegistry& registry, const Broker& broker) {
   const BrokerStats& core = broker.stats();
-  const EdgeStats& edge = http.stats();
-
-  registry.AddValue("pushbroker_live_streams", "Open SSE streams and waiting long-polls.",
-                    MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
-  registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
-                    [&store] { return static_cast<double>(store.Stats().mailboxes); });
-  registry.AddValue("pushbroker_stream_queue_bytes",
-                    "Bytes all SSE streams hold unsent, against --stream_queue_budget_bytes.",
-                    MetricType::kGauge, [&http] { return static_cast<double>(http.stream_queue_bytes()); });
   registry.AddValue("pushbroker_tracked_clients",
                     "Clients with presence state here (live streams or a last-seen time).",
                     MetricType::kGauge, [&broker] { return static_cast<double>(broker.TrackedClients()); });
+  registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
+               MetricType::kCounter, ByTarget(core.publishes));
+  registry.Add("pushbroker_messages_published_total",
+               "Messages appended to mailboxes, by the target kind of their publish.",
+               MetricType::kCounter, ByTarget(core.appended));
+  registry.Add("pushbroker_messages_delivered_total",
+               "Messages handed to live streams, by the target kind of their publish.",
+               MetricType::kCounter, ByTarget(core.delivered));
+  registry.AddValue("pushbroker_streams_opened_total", "Streams and polls opened.",
+                    MetricType::kCounter, [&core] { return Load(core.streams_opened); });
+  registry.AddValue("pushbroker_replays_total",
+                    "Streams and polls that resumed after a Last-Event-ID or cursor.",
+                    MetricType::kCounter, [&core] { return Load(core.replays); });
+  registry.Add("pushbroker_resets_total", "Resumptions that could not continue exactly, by reason.",
+               MetricType::kCounter, [&core](Samples& samples) {
+                 for (size_t i = 0; i < kResetReasons; ++i) {
+                   samples.push_back(MetricSample{
+                       "", {{"reason", std::string(ResetReasonName(static_cast<ResetReason>(i)))}},
+                       Load(core.resets[i])});
+                 }
+               });
+}
+
+// What the mailboxes hold and what they dropped.
+void RegisterStoreMetrics(MetricsRegistry& registry, MailboxStore& store) {
+  registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
+                    [&store] { return static_cast<double>(store.Stats().mailboxes); });
   registry.AddValue("pushbroker_mailbox_messages", "Messages retained across all mailboxes.",
                     MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().messages); });
   registry.AddValue("pushbroker_mailbox_bytes",
                     "Bytes retained across all mailboxes, as --mailbox_memory_budget_bytes counts them.",
                     MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().bytes); });
+  registry.Add("pushbroker_messages_dropped_total",
+               "Messages dropped from mailboxes: capacity (past --mailbox_max_messages), size (past "
+               "--mailbox_max_bytes), budget (past --mailbox_memory_budget_bytes), or expired.",
+               MetricType::kCounter, [&store](Samples& samples) {
+                 const StoreStats stats = store.Stats();
+                 samples.push_back(MetricSample{"", {{"reason", "capacity"}},
+                                                static_cast<double>(stats.evicted_capacity)});
+                 samples.push_back(MetricSample{"", {{"reason", "size"}},
+                                                static_cast<double>(stats.evicted_size)});
+                 samples.push_back(MetricSample{"", {{"reason", "budget"}},
+                                                static_cast<double>(stats.evicted_budget)});
+                 samples.push_back(
+                     MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
+               });
+}
+
+// The SSE streams and long-polls of the HTTP edge.
+void RegisterStreamMetrics(MetricsRegistry& registry, const HttpEdge& http) {
+  const EdgeStats& edge = http.stats();
+  registry.AddValue("pushbroker_live_streams", "Open SSE streams and waiting long-polls.",
+                    MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
+  registry.AddValue("pushbroker_stream_queue_bytes",
+                    "Bytes all SSE streams hold unsent, against --stream_queue_budget_bytes.",
+                    MetricType::kGauge, [&http] { return static_cast<double>(http.stream_queue_bytes()); });
+  registry.Add("pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
+               [&edge](Samples& samples) {
+                 for (size_t i = 0; i < kStreamEndCount; ++i) {
+                   const StreamEnd end = static_cast<StreamEnd>(i);
+                   samples.push_back(MetricSample{
+                       "", {{"reason", std::string(StreamEndName(end))}}, Load(edge.stream_ends[i])});
+                 }
+               });
+  registry.AddValue("pushbroker_slow_consumer_disconnects_total",
+                    "Streams cut because their peer did not keep up.", MetricType::kCounter, [&edge] {
+                      return Load(edge.stream_ends[static_cast<size_t>(StreamEnd::kSlowConsumer)]);
+                    });
+  registry.AddValue("pushbroker_polls_total", "Long-poll requests admitted.", MetricType::kCounter,
+                    [&edge] { return Load(edge.polls); });
+  registry.AddValue("pushbroker_polls_abandoned_total",
+                    "Long-polls whose client went away while they waited.", MetricType::kCounter,
+                    [&edge] { return Load(edge.polls_abandoned); });
+  registry.AddValue("pushbroker_connections_refused_total",
+                    "Streams and polls refused over --max_connections.", MetricType::kCounter,
+                    [&edge] { return Load(edge.refused_over_limit); });
+  registry.Add("pushbroker_publish_to_write_seconds",
+               "Time from a message's publish to its last byte written to a stream's socket.",
+               MetricType::kHistogram,
+               [&edge](Samples& samples) { edge.publish_to_write.Collect(samples); });
+}
+
+// The listeners' defences: the request gate and the accept loops.
+void RegisterListenerMetrics(MetricsRegistry& registry, const HttpEdge& http,
+                             const AdminServer& admin) {
   const RequestGateStats& gate = http.gate_stats();
   registry.Add("pushbroker_http_requests_refused_total",
                "HTTP connections answered before routing: head timeout (408), head too large "
@@ -71,65 +140,16 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
                        "", {{"listener", name}, {"kind", "connection"}}, Load(stats->connection_errors)});
                  }
                });
-  registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
-               MetricType::kCounter, ByTarget(core.publishes));
-  registry.Add("pushbroker_messages_published_total",
-               "Messages appended to mailboxes, by the target kind of their publish.",
-               MetricType::kCounter, ByTarget(core.appended));
-  registry.Add("pushbroker_messages_delivered_total",
-               "Messages handed to live streams, by the target kind of their publish.",
-               MetricType::kCounter, ByTarget(core.delivered));
-  registry.AddValue("pushbroker_streams_opened_total", "Streams and polls opened.",
-                    MetricType::kCounter, [&core] { return Load(core.streams_opened); });
-  registry.AddValue("pushbroker_replays_total",
-                    "Streams and polls that resumed after a Last-Event-ID or cursor.",
-                    MetricType::kCounter, [&core] { return Load(core.replays); });
-  registry.Add("pushbroker_resets_total", "Resumptions that could not continue exactly, by reason.",
-               MetricType::kCounter, [&core](Samples& samples) {
-                 for (size_t i = 0; i < kResetReasons; ++i) {
-                   samples.push_back(MetricSample{
-                       "", {{"reason", std::string(ResetReasonName(static_cast<ResetReason>(i)))}},
-                       Load(core.resets[i])});
-                 }
-               });
-  registry.Add("pushbroker_messages_dropped_total",
-               "Messages dropped from mailboxes: capacity (past --mailbox_max_messages), size (past "
-               "--mailbox_max_bytes), budget (past --mailbox_memory_budget_bytes), or expired.",
-               MetricType::kCounter, [&store](Samples& samples) {
-                 const StoreStats stats = store.Stats();
-                 samples.push_back(MetricSample{"", {{"reason", "capacity"}},
-                                                static_cast<double>(stats.evicted_capacity)});
-                 samples.push_back(MetricSample{"", {{"reason", "size"}},
-                                                static_cast<double>(stats.evicted_size)});
-                 samples.push_back(MetricSample{"", {{"reason", "budget"}},
-                                                static_cast<double>(stats.evicted_budget)});
-                 samples.push_back(
-                     MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
-               });
-  registry.Add("pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
-               [&edge](Samples& samples) {
-                 for (size_t i = 0; i < kStreamEndCount; ++i) {
-                   const StreamEnd end = static_cast<StreamEnd>(i);
-                   samples.push_back(MetricSample{
-                       "", {{"reason", std::string(StreamEndName(end))}}, Load(edge.stream_ends[i])});
-                 }
-               });
-  registry.AddValue("pushbroker_slow_consumer_disconnects_total",
-                    "Streams cut because their peer did not keep up.", MetricType::kCounter, [&edge] {
-                      return Load(edge.stream_ends[static_cast<size_t>(StreamEnd::kSlowConsumer)]);
-                    });
-  registry.AddValue("pushbroker_polls_total", "Long-poll requests admitted.", MetricType::kCounter,
-                    [&edge] { return Load(edge.polls); });
-  registry.AddValue("pushbroker_polls_abandoned_total",
-                    "Long-polls whose client went away while they waited.", MetricType::kCounter,
-                    [&edge] { return Load(edge.polls_abandoned); });
-  registry.AddValue("pushbroker_connections_refused_total",
-                    "Streams and polls refused over --max_connections.", MetricType::kCounter,
-                    [&edge] { return Load(edge.refused_over_limit); });
-  registry.Add("pushbroker_publish_to_write_seconds",
-               "Time from a message's publish to its last byte written to a stream's socket.",
-               MetricType::kHistogram,
-               [&edge](Samples& samples) { edge.publish_to_write.Collect(samples); });
+}
+
+}  // namespace
+
+void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
+                           const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin) {
+  RegisterCoreMetrics(registry, broker);
+  RegisterStoreMetrics(registry, store);
+  RegisterStreamMetrics(registry, http);
+  RegisterListenerMetrics(registry, http, admin);
   registry.Add("pushbroker_grpc_requests_total", "Finished pushbroker.v1.Broker calls, by method and code.",
                MetricType::kCounter, [&grpc](Samples& samples) {
                  for (const auto& [key, count] : grpc.call_stats().Snapshot()) {

@@ -12,22 +12,24 @@
 #include "app/broker_app.h"
 #include "app/flags.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// --help lists the broker's flags (absl matches only a file named after the
+// program by default, and says "No flags matched").
+void SetUpUsage() {
   absl::SetProgramUsageMessage(
       "push-broker: backends publish over gRPC, browsers receive over Server-Sent Events.\n"
       "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...\n"
       "Every flag can also be set as PUSH_BROKER_<FLAG> in the environment.");
-  // --help lists the broker's flags (absl matches only a file named after
-  // the program by default, and says "No flags matched").
   absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "app/flags"); };
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "app/flags");
+  };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
-  if (absl::Status from_env = pushbroker::ApplyFlagsFromEnvironment(); !from_env.ok()) {
-    std::fprintf(stderr, "push-broker: %s\n", std::string(from_env.message()).c_str());
-    return 2;
-  }
-  absl::ParseCommandLine(argc, argv);
+}
+
+void TuneProcess() {
   // Debian builds Abseil with its mutex deadlock detection on; it walks a
   // lock graph on every lock (5% of a large broadcast's CPU, by perf). The
   // test suite keeps it on.
@@ -40,15 +42,11 @@ int main(int argc, char** argv) {
   // system the moment they are evicted, instead of fragmenting the heaps
   // (a fixed threshold also stops glibc from raising it as they are freed).
   mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+}
 
-  absl::StatusOr<pushbroker::AppOptions> options = pushbroker::AppOptionsFromFlags();
-  if (!options.ok()) {
-    std::fprintf(stderr, "push-broker: %s\n", std::string(options.status().message()).c_str());
-    return 2;
-  }
-
-  // Block the stop signals before any thread starts, so every thread
-  // inherits the mask and only sigwait below receives them.
+// Blocks the stop signals before any thread starts, so every thread
+// inherits the mask and only the wait in RunUntilStopped receives them.
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -56,30 +54,51 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
 
+// SIGHUP re-reads the secrets; SIGTERM and SIGINT drain and stop (exit 0).
+// A listener that failed for good stops the process with exit 1, so
+// Kubernetes restarts it instead of routing to a dead port.
+int RunUntilStopped(pushbroker::BrokerApp& app, const sigset_t& stop_signals) {
+  const timespec tick{0, 500 * 1000 * 1000};
+  while (true) {
+    const int signal_number = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (signal_number == SIGHUP) {
+      // A failed reload keeps the old secrets and logs why; nothing else to do.
+      [[maybe_unused]] const absl::Status reloaded = app.ReloadSecrets();
+    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
+      app.Shutdown();
+      return 0;
+    } else if (!app.ListenersHealthy()) {
+      std::fprintf(stderr, "push-broker: a listener failed; stopping\n");
+      app.Shutdown();
+      return 1;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SetUpUsage();
+  if (absl::Status from_env = pushbroker::ApplyFlagsFromEnvironment(); !from_env.ok()) {
+    std::fprintf(stderr, "push-broker: %s\n", std::string(from_env.message()).c_str());
+    return 2;
+  }
+  absl::ParseCommandLine(argc, argv);
+  TuneProcess();
+  absl::StatusOr<pushbroker::AppOptions> options = pushbroker::AppOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "push-broker: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  const sigset_t stop_signals = BlockStopSignals();
   absl::StatusOr<std::unique_ptr<pushbroker::BrokerApp>> app =
       pushbroker::BrokerApp::Start(*std::move(options));
   if (!app.ok()) {
     std::fprintf(stderr, "push-broker: %s\n", app.status().ToString().c_str());
     return 1;
   }
-  // SIGHUP re-reads the secrets; SIGTERM and SIGINT drain and stop. A
-  // listener that failed for good stops the process with an error, so
-  // Kubernetes restarts it instead of routing to a dead port.
-  const timespec tick{0, 500 * 1000 * 1000};
-  while (true) {
-    const int signal_number = sigtimedwait(&stop_signals, nullptr, &tick);
-    if (signal_number == SIGHUP) {
-      // A failed reload keeps the old secrets and logs why; nothing else to do.
-      (void)(*app)->ReloadSecrets();
-    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
-      break;
-    } else if (!(*app)->ListenersHealthy()) {
-      std::fprintf(stderr, "push-broker: a listener failed; stopping\n");
-      (*app)->Shutdown();
-      return 1;
-    }
-  }
-  (*app)->Shutdown();
-  return 0;
+  return RunUntilStopped(**app, stop_signals);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the core and the edge's thread pool and accept loop with
+# Builds the core and the edge's threads, gate and SSE loop with
 # ThreadSanitizer (clang, into build-tsan) and runs their unit tests: any
 # data race or lock misuse fails the run. What is covered, and why not the
 # rest, is in tests/tsan/CMakeLists.txt.

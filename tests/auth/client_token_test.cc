@@ -9,9 +9,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const std::string kSecret = "0123456789abcdef0123456789abcdef-first";
 const std::string kOther = "0123456789abcdef0123456789abcdef-other";
@@ -37,7 +41,7 @@ TEST(ClientTokenTest, SignedTokensVerifyAndCarryTheClient) {
   const std::string token = SignClientToken("alice", kNow, kNow + absl::Hours(1), kSecret);
   EXPECT_EQ(token.find('='), std::string::npos);  // base64url without padding
   auto verified = VerifyClientToken(token, {kSecret}, kNow, kLeeway);
-  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_THAT(verified, IsOk());
   EXPECT_EQ(verified->client_id, "alice");
   EXPECT_EQ(verified->expires_at, kNow + absl::Hours(1));
 }
@@ -52,7 +56,7 @@ TEST(ClientTokenTest, ExpiryHonoursTheLeeway) {
   const std::string token = SignClientToken("alice", kNow, kNow, kSecret);
   EXPECT_TRUE(VerifyClientToken(token, {kSecret}, kNow + absl::Seconds(29), kLeeway).ok());
   auto late = VerifyClientToken(token, {kSecret}, kNow + absl::Seconds(31), kLeeway);
-  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(late, StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_NE(late.status().message().find("expired"), std::string::npos);
 }
 

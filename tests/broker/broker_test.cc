@@ -9,9 +9,13 @@
 #include "absl/synchronization/mutex.h"
 #include "broker/memory_mailbox_store.h"
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 // Records what the broker hands to a stream.
 class RecordingSink final : public StreamSink {
@@ -60,7 +64,7 @@ class BrokerTest : public ::testing::Test {
 
   std::vector<std::string> HistoryData(const std::string& client) {
     auto page = broker_.History(client, "", 0);
-    EXPECT_TRUE(page.ok()) << page.status();
+    EXPECT_THAT(page, IsOk());
     std::vector<std::string> out;
     for (const Message& m : page->messages) out.push_back(m.payload->data);
     return out;
@@ -73,7 +77,7 @@ class BrokerTest : public ::testing::Test {
 
 TEST_F(BrokerTest, PublishToOneClientReturnsItsId) {
   auto result = broker_.Publish(ToClient("alice", "hi"));
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->mailboxes, 1u);
   EXPECT_EQ(result->streams, 0u);
   auto id = MessageId::Parse(result->id);
@@ -88,7 +92,7 @@ TEST_F(BrokerTest, ListPublishDeduplicatesAndReturnsEachId) {
   request.data = "x";
   request.return_ids = true;
   auto result = broker_.Publish(request);
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->mailboxes, 2u);
   ASSERT_EQ(result->recipients.size(), 2u);
   EXPECT_EQ(result->recipients[0].first, "a");
@@ -127,7 +131,7 @@ TEST_F(BrokerTest, RejectedPublishesChangeNothing) {
   PublishRequest bad_ttl = ToClient("alice", "x");
   bad_ttl.ttl = absl::Seconds(-1);
   for (const PublishRequest& request : {bad_event, bad_utf8, too_big, no_target, bad_client, bad_ttl}) {
-    EXPECT_EQ(broker_.Publish(request).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(broker_.Publish(request), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(HistoryData("alice"), (std::vector<std::string>{"kept"}));
 }
@@ -137,8 +141,8 @@ TEST_F(BrokerTest, IdempotencyKeyAppendsOnceAndAnswersTheSame) {
   request.idempotency_key = "order-17";
   auto first = broker_.Publish(request);
   auto second = broker_.Publish(request);
-  ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(second.ok());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
   EXPECT_EQ(first->id, second->id);
   EXPECT_FALSE(first->duplicate);
   EXPECT_TRUE(second->duplicate);
@@ -167,7 +171,7 @@ TEST_F(BrokerTest, OpenStreamReplaysUndeliveredThenGoesLive) {
   ASSERT_TRUE(broker_.Publish(ToClient("alice", "offline")).ok());
   auto sink = std::make_shared<RecordingSink>();
   auto opened = broker_.OpenStream("alice", std::nullopt, sink);
-  ASSERT_TRUE(opened.ok());
+  ASSERT_THAT(opened, IsOk());
   ASSERT_EQ(opened->replay.size(), 1u);
   EXPECT_EQ(opened->replay[0].payload->data, "offline");
 
@@ -217,7 +221,7 @@ TEST_F(BrokerTest, OpenStreamWithLastEventIdReplaysExactly) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
   auto opened = broker_.OpenStream("alice", ids[2], std::make_shared<RecordingSink>());
-  ASSERT_TRUE(opened.ok());
+  ASSERT_THAT(opened, IsOk());
   EXPECT_FALSE(opened->reset.has_value());
   ASSERT_EQ(opened->replay.size(), 2u);
   EXPECT_EQ(opened->replay[0].payload->data, "3");
@@ -233,14 +237,14 @@ TEST_F(BrokerTest, DisconnectAndDeleteCloseStreams) {
   EXPECT_EQ(*broker_.Disconnect("alice", 7000), 1u);
   EXPECT_TRUE(sink->closed());
   EXPECT_EQ(sink->retry_ms(), 7000u);
-  EXPECT_EQ(broker_.Disconnect("nobody", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(broker_.Disconnect("nobody", 1), StatusIs(absl::StatusCode::kNotFound));
 
   auto other = std::make_shared<RecordingSink>();
   ASSERT_TRUE(broker_.OpenStream("bob", std::nullopt, other).ok());
   ASSERT_TRUE(broker_.DeleteClient("bob").ok());
   EXPECT_TRUE(other->closed());
-  EXPECT_EQ(broker_.GetClient("bob").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(broker_.DeleteClient("bob").code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(broker_.GetClient("bob"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(broker_.DeleteClient("bob"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(BrokerTest, PresenceAndLastSeen) {
@@ -260,7 +264,7 @@ TEST_F(BrokerTest, SweepDropsIdleMailboxesButNotOnlineOnes) {
   ASSERT_TRUE(broker_.OpenStream("online", std::nullopt, sink).ok());
   clock_.Advance(absl::Hours(25));
   EXPECT_EQ(broker_.Sweep(), 1u);
-  EXPECT_EQ(broker_.GetClient("idle").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(broker_.GetClient("idle"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(broker_.GetClient("online").ok());
 }
 
@@ -296,7 +300,7 @@ TEST_F(BrokerTest, HistoryRejectsMalformedAfterId) {
   ASSERT_TRUE(broker_.Publish(ToClient("alice", "x")).ok());
   EXPECT_EQ(broker_.History("alice", "nonsense", 0).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(broker_.History("nobody", "", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(broker_.History("nobody", "", 0), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

@@ -5,9 +5,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 
@@ -22,13 +26,13 @@ class MemoryMailboxStoreTest : public ::testing::Test {
   MessageId Append(const std::string& client, const std::string& data,
                    absl::Time now = kStart, absl::Time expires = absl::InfiniteFuture()) {
     auto appended = store_.Append({client}, Text(data), now, expires);
-    EXPECT_TRUE(appended.ok());
+    EXPECT_THAT(appended, IsOk());
     return appended->front().id;
   }
 
   ReadResult Read(const std::string& client, ReadRequest request, absl::Time now = kStart) {
     auto result = store_.Read(client, request, now);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_THAT(result, IsOk());
     return *result;
   }
 
@@ -128,7 +132,7 @@ TEST_F(MemoryMailboxStoreTest, IdleMailboxesExpireUnlessOnline) {
   EXPECT_EQ(store_.ExpireIdle(kStart + absl::Hours(2), alice_online),
             std::vector<std::string>{"bob"});
   EXPECT_TRUE(store_.Describe("alice", kStart + absl::Hours(2)).ok());
-  EXPECT_EQ(store_.Describe("bob", kStart).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store_.Describe("bob", kStart), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(MemoryMailboxStoreTest, RecreatedMailboxHasANewEpoch) {
@@ -148,13 +152,13 @@ TEST_F(MemoryMailboxStoreTest, TopicsTrackMembersBothWays) {
   EXPECT_EQ(store_.TopicMembers("room"), (std::vector<std::string>{"alice", "bob"}));
   EXPECT_EQ(store_.Describe("alice", kStart)->topics, (std::vector<std::string>{"room"}));
   ASSERT_TRUE(store_.RemoveFromTopic("alice", "room").ok());
-  EXPECT_EQ(store_.RemoveFromTopic("alice", "room").code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store_.RemoveFromTopic("alice", "room"), StatusIs(absl::StatusCode::kNotFound));
   ASSERT_TRUE(store_.Delete("bob").ok());
   EXPECT_TRUE(store_.TopicMembers("room").empty());
 }
 
 TEST_F(MemoryMailboxStoreTest, MissingMailboxIsNotFoundUnlessCreated) {
-  EXPECT_EQ(store_.Read("ghost", {}, kStart).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(store_.Read("ghost", {}, kStart), StatusIs(absl::StatusCode::kNotFound));
   ReadRequest create;
   create.create = true;
   EXPECT_TRUE(store_.Read("ghost", create, kStart).ok());

@@ -1,9 +1,13 @@
 #include "broker/rate_limiter.h"
 
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 
@@ -16,7 +20,7 @@ TEST(RateLimiterTest, ABurstThenTheSteadyRatePerKey) {
   RateLimiter limiter(RateLimit{10, 3});
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.Take("a", 1, kStart).ok());
   absl::Status refused = limiter.Take("a", 1, kStart);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_NE(refused.message().find("retry in 100 ms"), std::string::npos) << refused.message();
   // Another key has its own bucket.
   EXPECT_TRUE(limiter.Take("b", 1, kStart).ok());

@@ -7,9 +7,13 @@
 
 #include "broker/memory_mailbox_store.h"
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);
 
@@ -21,7 +25,7 @@ std::shared_ptr<const Payload> Sized(size_t bytes, char fill = 'x') {
 
 std::vector<uint64_t> Offsets(MemoryMailboxStore& store, const std::string& client) {
   auto read = store.Read(client, ReadRequest{}, kNow);
-  EXPECT_TRUE(read.ok()) << read.status();
+  EXPECT_THAT(read, IsOk());
   std::vector<uint64_t> offsets;
   for (const Message& m : read->messages) offsets.push_back(m.id.offset);
   return offsets;
@@ -65,10 +69,10 @@ TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
   ReadRequest resume;
   resume.from = ReadRequest::From::kAfterId;
   auto first = store.Read("big", ReadRequest{}, kNow);
-  ASSERT_TRUE(first.ok());
+  ASSERT_THAT(first, IsOk());
   resume.after_id = MessageId{first->position.epoch, 1}.ToString();
   auto replay = store.Read("big", resume, kNow);
-  ASSERT_TRUE(replay.ok());
+  ASSERT_THAT(replay, IsOk());
   ASSERT_TRUE(replay->reset.has_value());
   EXPECT_EQ(*replay->reset, ResetReason::kMessagesEvicted);
 }
@@ -119,7 +123,7 @@ TEST(StoreLimitsTest, PastMaxMailboxesAPublishIsRefusedWhole) {
   MemoryMailboxStore store(RetentionPolicy{}, limits);
   ASSERT_TRUE(AppendTo(store, {"a", "b"}, 1000).ok());
   absl::Status refused = AppendTo(store, {"a", "c", "d"}, 1000);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_NE(refused.message().find("--max_mailboxes=3"), std::string::npos);
   EXPECT_EQ(Offsets(store, "a").size(), 1u);  // nothing reached "a" either
   EXPECT_EQ(store.Stats().mailboxes, 2u);
@@ -127,8 +131,8 @@ TEST(StoreLimitsTest, PastMaxMailboxesAPublishIsRefusedWhole) {
   ASSERT_TRUE(AppendTo(store, {"a", "b", "c"}, 1000).ok());
   ReadRequest create;
   create.create = true;
-  EXPECT_EQ(store.Read("e", create, kNow).status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(store.AddToTopic("f", "news", kNow).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(store.Read("e", create, kNow), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(store.AddToTopic("f", "news", kNow), StatusIs(absl::StatusCode::kResourceExhausted));
   // Deleting one makes room.
   ASSERT_TRUE(store.Delete("c").ok());
   EXPECT_TRUE(store.Read("e", create, kNow).ok());
@@ -142,7 +146,7 @@ TEST(StoreLimitsTest, TopicsPerClientAreCapped) {
   ASSERT_TRUE(store.AddToTopic("alice", "t2", kNow).ok());
   EXPECT_TRUE(store.AddToTopic("alice", "t2", kNow).ok());  // already in: no new room needed
   absl::Status refused = store.AddToTopic("alice", "t3", kNow);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_NE(refused.message().find("--max_topics_per_client=2"), std::string::npos);
   EXPECT_TRUE(store.TopicMembers("t3").empty());
   ASSERT_TRUE(store.RemoveFromTopic("alice", "t1").ok());

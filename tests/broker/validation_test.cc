@@ -3,20 +3,24 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const ValidationLimits kLimits;
 
 TEST(ValidationTest, ClientIds) {
   EXPECT_TRUE(ValidateClientId("alice", kLimits).ok());
   EXPECT_TRUE(ValidateClientId("user:42@tenant-a.eu_1", kLimits).ok());
-  EXPECT_EQ(ValidateClientId("", kLimits).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateClientId("a b", kLimits).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateClientId("a/b", kLimits).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateClientId("a\nb", kLimits).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateClientId("caf\xc3\xa9", kLimits).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ValidateClientId("", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateClientId("a b", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateClientId("a/b", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateClientId("a\nb", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateClientId("caf\xc3\xa9", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(ValidateClientId(std::string(128, 'a'), kLimits).ok());
   EXPECT_EQ(ValidateClientId(std::string(129, 'a'), kLimits).code(),
             absl::StatusCode::kInvalidArgument);
@@ -36,8 +40,8 @@ TEST(ValidationTest, DataMustBeUtf8WithinTheLimit) {
   ValidationLimits small;
   small.max_message_bytes = 8;
   EXPECT_TRUE(ValidateData("line1\nl2", small).ok());
-  EXPECT_EQ(ValidateData("123456789", small).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateData("\xc3", kLimits).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ValidateData("123456789", small), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateData("\xc3", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(ValidationTest, Utf8Rules) {

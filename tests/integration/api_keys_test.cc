@@ -5,9 +5,13 @@
 
 #include "tests/support/broker_fixture.h"
 #include "tests/support/raw_grpc.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const char kKeyA[] = "publisher-a-0123456789";
 const char kKeyB[] = "publisher-b-0123456789";
@@ -89,7 +93,7 @@ TEST_F(ApiKeysTest, HealthStaysOpenForProbes) {
 TEST_F(ApiKeysTest, KeysRotateWithoutARestart) {
   EXPECT_EQ(PublishWith(std::string("Bearer ") + kKeyB, "x").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   WriteKeys({kKeyA, kKeyB});
-  ASSERT_TRUE(app_->ReloadSecrets().ok());
+  ASSERT_THAT(app_->ReloadSecrets(), IsOk());
   EXPECT_TRUE(PublishWith(std::string("Bearer ") + kKeyB, "x").ok());
   WriteKeys({kKeyB});  // A retired, noticed by the file watcher
   const absl::Time deadline = absl::Now() + absl::Seconds(6);
@@ -112,7 +116,7 @@ TEST(ApiKeysOpenTest, AShortKeyInTheFileStopsTheStart) {
   AppOptions options;
   options.api_keys_file = path;
   options.log_level = LogLevel::kOff;
-  EXPECT_EQ(BrokerApp::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(BrokerApp::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

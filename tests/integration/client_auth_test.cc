@@ -8,9 +8,13 @@
 #include "auth/client_token.h"
 #include "httplib.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 const char kSecretA[] = "secret-a-0123456789abcdef0123456789abcdef";
 const char kSecretB[] = "secret-b-0123456789abcdef0123456789abcdef";
@@ -141,7 +145,7 @@ TEST_F(ClientAuthTest, RotatingTheSecretsFileTakesEffectWithoutARestart) {
   const std::string new_token = Token("alice", absl::Hours(1), kSecretB);
   EXPECT_EQ(OpenStream("alice", {}, "&token=" + new_token)->status(), 401);
   WriteSecrets({kSecretB, kSecretA});  // B signs now; A still verifies
-  ASSERT_TRUE(app_->ReloadSecrets().ok());
+  ASSERT_THAT(app_->ReloadSecrets(), IsOk());
   EXPECT_EQ(OpenStream("alice", {}, "&token=" + new_token)->status(), 200);
   EXPECT_EQ(OpenStream("alice", {}, "&token=" + old_token)->status(), 200);
   WriteSecrets({kSecretB});  // A retired; noticed by the file watcher
@@ -159,7 +163,7 @@ TEST_F(ClientAuthTest, RotatingTheSecretsFileTakesEffectWithoutARestart) {
 TEST(ClientAuthOpenTest, IssueClientTokenNeedsSecrets) {
   // Without --client_token_secret_file the broker runs open and cannot sign.
   auto app = BrokerApp::Start(TestAppOptions());
-  ASSERT_TRUE(app.ok());
+  ASSERT_THAT(app, IsOk());
   auto stub = v1::Broker::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*app)->grpc_port()),
                                                       grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
@@ -175,7 +179,7 @@ TEST(ClientAuthOpenTest, AnUnreadableSecretsFileStopsTheStart) {
   AppOptions options;
   options.client_auth.secret_file = "/nonexistent/secrets";
   options.log_level = LogLevel::kOff;
-  EXPECT_EQ(BrokerApp::Start(options).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(BrokerApp::Start(options), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

@@ -4,9 +4,13 @@
 
 #include "httplib.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 class HttpErrorsTest : public BrokerFixture {
  protected:
@@ -103,13 +107,13 @@ TEST_F(HttpErrorsTest, ASecondBrokerCannotShareThePorts) {
   StartBroker();
   AppOptions second = TestAppOptions();
   second.http.port = app_->http_port();
-  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(BrokerApp::Start(second), StatusIs(absl::StatusCode::kUnavailable));
   second = TestAppOptions();
   second.admin.port = app_->admin_port();
-  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(BrokerApp::Start(second), StatusIs(absl::StatusCode::kUnavailable));
   second = TestAppOptions();
   second.grpc.port = app_->grpc_port();
-  EXPECT_EQ(BrokerApp::Start(second).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(BrokerApp::Start(second), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(HttpErrorsTest, AdminProbes) {

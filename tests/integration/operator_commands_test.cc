@@ -8,9 +8,13 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/reflection_client.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 using ::testing::IsSupersetOf;
 
@@ -36,15 +40,15 @@ class OperatorCommandsTest : public BrokerFixture {
 
 TEST_F(OperatorCommandsTest, ListAndDescribeEveryService) {
   absl::StatusOr<std::vector<std::string>> services = reflection_->ListServices();
-  ASSERT_TRUE(services.ok()) << services.status();
+  ASSERT_THAT(services, IsOk());
   EXPECT_THAT(*services, IsSupersetOf({"pushbroker.v1.Broker", "grpc.health.v1.Health",
                                        "grpc.reflection.v1alpha.ServerReflection"}));
   for (const std::string& service : *services) {
     auto described = reflection_->Describe(service);
-    EXPECT_TRUE(described.ok()) << service << ": " << described.status();
+    EXPECT_THAT(described, IsOk()) << service << ": " << described.status();
   }
   auto health = reflection_->Describe("grpc.health.v1.Health");
-  ASSERT_TRUE(health.ok());
+  ASSERT_THAT(health, IsOk());
   EXPECT_NE((*health)->FindMethodByName("Check"), nullptr);
   EXPECT_NE((*health)->FindMethodByName("Watch"), nullptr);
 }

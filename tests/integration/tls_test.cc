@@ -7,9 +7,13 @@
 #include <string>
 
 #include "tests/support/broker_fixture.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream file(path);
@@ -48,7 +52,7 @@ class TlsTest : public ::testing::Test {
     options.grpc.tls_key = *dir_ + "/server.key";
     if (mutual) options.grpc.tls_client_ca = *dir_ + "/ca.pem";
     auto app = BrokerApp::Start(options);
-    ASSERT_TRUE(app.ok()) << app.status();
+    ASSERT_THAT(app, IsOk());
     app_ = std::move(*app);
   }
 
@@ -110,16 +114,16 @@ TEST_F(TlsTest, PushctlSpeaksMutualTls) {
 TEST(TlsConfigTest, BadTlsSettingsStopTheStartWithAClearError) {
   AppOptions options = TestAppOptions();
   options.grpc.tls_cert = "/nonexistent/cert.pem";
-  EXPECT_EQ(BrokerApp::Start(options).status().code(), absl::StatusCode::kInvalidArgument);  // no key
+  EXPECT_THAT(BrokerApp::Start(options), StatusIs(absl::StatusCode::kInvalidArgument));  // no key
   options.grpc.tls_key = "/nonexistent/key.pem";
   auto missing = BrokerApp::Start(options);
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(missing, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(missing.status().message().find("/nonexistent/cert.pem"), std::string::npos);
   AppOptions ca_only = options;
   ca_only.grpc.tls_cert.clear();
   ca_only.grpc.tls_key.clear();
   ca_only.grpc.tls_client_ca = "/x/ca.pem";
-  EXPECT_EQ(BrokerApp::Start(ca_only).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(BrokerApp::Start(ca_only), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

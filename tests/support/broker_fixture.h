@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/sse_client.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker::testing {
 
@@ -37,7 +38,7 @@ class BrokerFixture : public ::testing::Test {
     AppOptions options = TestAppOptions();
     if (tweak) tweak(options);
     auto app = BrokerApp::Start(options);
-    ASSERT_TRUE(app.ok()) << app.status();
+    ASSERT_THAT(app, IsOk());
     app_ = std::move(*app);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->grpc_port()),
                                    grpc::InsecureChannelCredentials());

@@ -223,9 +223,9 @@ int Simple(Request request, Call call) {
   return Print(call(&context, request, &response), response);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// --help lists this tool's own flags (absl matches only a file named after
+// the program by default, and says "No flags matched").
+void SetUpUsage() {
   absl::SetProgramUsageMessage(
       "the push-broker command line. Responses print as JSON; errors print the gRPC status "
       "and exit 1.\n"
@@ -238,82 +238,95 @@ int main(int argc, char** argv) {
       "  get CLIENT | history CLIENT [--after=ID] [--limit=N]\n"
       "  disconnect CLIENT [--retry_ms=N] | delete CLIENT\n"
       "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]");
-  // --help lists this tool's own flags (absl matches only a file named
-  // after the program by default, and says "No flags matched").
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::StrContains(file, "tools/pushctl/");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() < 2) return Fail("no command; see --help");
-  const std::string command = positional[1];
-  const std::vector<std::string> args(positional.begin() + 2, positional.end());
+}
 
-  auto stub = Broker::NewStub(OpenChannel());
+// The commands that name a client and a topic.
+int RunTopicCommand(Broker::Stub& stub, const std::string& command,
+                    const std::vector<std::string>& args) {
   using namespace pushbroker::v1;
-
-  if (command == "publish") return Publish(*stub, args);
-  if (command == "publish-stream") return PublishStream(*stub);
-  if (command == "tail") {
-    if (args.size() != 1) return Fail("tail takes CLIENT");
-    pushbroker::TailOptions tail;
-    tail.http_base = absl::GetFlag(FLAGS_http);
-    tail.client_id = args[0];
-    tail.last_event_id = absl::GetFlag(FLAGS_after);
-    tail.count = absl::GetFlag(FLAGS_count);
-    if (absl::GetFlag(FLAGS_duration) > absl::ZeroDuration()) tail.timeout = absl::GetFlag(FLAGS_duration);
-    return pushbroker::Tail(tail);
-  }
-  if (command == "subscribe" || command == "unsubscribe") {
-    if (args.size() != 2) return Fail(command + " takes CLIENT TOPIC");
-    if (command == "subscribe") {
-      SubscribeRequest request;
-      request.set_client_id(args[0]);
-      request.set_topic(args[1]);
-      return Simple<SubscribeRequest, SubscribeResponse>(request, [&](auto* c, auto& r, auto* out) {
-        return stub->Subscribe(c, r, out);
-      });
-    }
-    UnsubscribeRequest request;
+  if (args.size() != 2) return Fail(command + " takes CLIENT TOPIC");
+  if (command == "subscribe") {
+    SubscribeRequest request;
     request.set_client_id(args[0]);
     request.set_topic(args[1]);
-    return Simple<UnsubscribeRequest, UnsubscribeResponse>(request, [&](auto* c, auto& r, auto* out) {
-      return stub->Unsubscribe(c, r, out);
-    });
+    return Simple<SubscribeRequest, SubscribeResponse>(
+        request, [&](auto* c, auto& r, auto* out) { return stub.Subscribe(c, r, out); });
   }
+  UnsubscribeRequest request;
+  request.set_client_id(args[0]);
+  request.set_topic(args[1]);
+  return Simple<UnsubscribeRequest, UnsubscribeResponse>(
+      request, [&](auto* c, auto& r, auto* out) { return stub.Unsubscribe(c, r, out); });
+}
+
+// The commands that name one client.
+int RunClientCommand(Broker::Stub& stub, const std::string& command,
+                     const std::vector<std::string>& args) {
+  using namespace pushbroker::v1;
   if (args.size() != 1) return Fail(command + " takes CLIENT");
   if (command == "get") {
     GetClientRequest request;
     request.set_client_id(args[0]);
-    return Simple<GetClientRequest, ClientInfo>(request, [&](auto* c, auto& r, auto* out) {
-      return stub->GetClient(c, r, out);
-    });
+    return Simple<GetClientRequest, ClientInfo>(
+        request, [&](auto* c, auto& r, auto* out) { return stub.GetClient(c, r, out); });
   }
   if (command == "history") {
     HistoryRequest request;
     request.set_client_id(args[0]);
     request.set_after_id(absl::GetFlag(FLAGS_after));
     request.set_limit(absl::GetFlag(FLAGS_limit));
-    return Simple<HistoryRequest, HistoryResponse>(request, [&](auto* c, auto& r, auto* out) {
-      return stub->History(c, r, out);
-    });
+    return Simple<HistoryRequest, HistoryResponse>(
+        request, [&](auto* c, auto& r, auto* out) { return stub.History(c, r, out); });
   }
   if (command == "disconnect") {
     DisconnectRequest request;
     request.set_client_id(args[0]);
     request.set_retry_ms(absl::GetFlag(FLAGS_retry_ms));
-    return Simple<DisconnectRequest, DisconnectResponse>(request, [&](auto* c, auto& r, auto* out) {
-      return stub->Disconnect(c, r, out);
-    });
+    return Simple<DisconnectRequest, DisconnectResponse>(
+        request, [&](auto* c, auto& r, auto* out) { return stub.Disconnect(c, r, out); });
   }
   if (command == "delete") {
     DeleteClientRequest request;
     request.set_client_id(args[0]);
-    return Simple<DeleteClientRequest, DeleteClientResponse>(request, [&](auto* c, auto& r, auto* out) {
-      return stub->DeleteClient(c, r, out);
-    });
+    return Simple<DeleteClientRequest, DeleteClientResponse>(
+        request, [&](auto* c, auto& r, auto* out) { return stub.DeleteClient(c, r, out); });
   }
   return Fail("unknown command '" + command + "'; see --help");
+}
+
+int RunTail(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Fail("tail takes CLIENT");
+  pushbroker::TailOptions tail;
+  tail.http_base = absl::GetFlag(FLAGS_http);
+  tail.client_id = args[0];
+  tail.last_event_id = absl::GetFlag(FLAGS_after);
+  tail.count = absl::GetFlag(FLAGS_count);
+  if (absl::GetFlag(FLAGS_duration) > absl::ZeroDuration()) {
+    tail.timeout = absl::GetFlag(FLAGS_duration);
+  }
+  return pushbroker::Tail(tail);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SetUpUsage();
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) return Fail("no command; see --help");
+  const std::string command = positional[1];
+  const std::vector<std::string> args(positional.begin() + 2, positional.end());
+  auto stub = Broker::NewStub(OpenChannel());
+  if (command == "tail") return RunTail(args);
+  if (command == "publish") return Publish(*stub, args);
+  if (command == "publish-stream") return PublishStream(*stub);
+  if (command == "subscribe" || command == "unsubscribe") {
+    return RunTopicCommand(*stub, command, args);
+  }
+  return RunClientCommand(*stub, command, args);
 }

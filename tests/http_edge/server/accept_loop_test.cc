@@ -16,9 +16,13 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/raw_connection.h"
+#include "tests/support/status_matchers.h"
 
 namespace pushbroker {
 namespace {
+
+using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::StatusIs;
 
 // A listening socket on 127.0.0.1 and its port.
 int ListenLoopback(int* port) {
@@ -81,7 +85,7 @@ TEST(AcceptLoopTest, TransientErrorsAreRiddenOutAndCounted) {
   EXPECT_EQ(loop.stats().connection_errors.load(), 3u);  // ECONNABORTED, EPROTO, EPERM
   loop.Stop();
   runner.join();
-  EXPECT_TRUE(result.ok()) << result;
+  EXPECT_THAT(result, IsOk());
   ::close(client);
   ::close(listener);
 }
@@ -95,7 +99,7 @@ TEST(AcceptLoopTest, ABrokenListeningSocketEndsTheLoopWithItsError) {
     return -1;
   });
   const absl::Status result = loop.Run(listener, [](int fd) { ::close(fd); });
-  EXPECT_EQ(result.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kInternal));
   EXPECT_NE(result.message().find("accept"), absl::string_view::npos);
   ::close(listener);
 }
