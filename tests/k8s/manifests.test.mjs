@@ -76,7 +76,7 @@ test("the grace period covers the broker's drain", () => {
 });
 
 test("the memory limit covers what the budgets let the broker hold", () => {
-  // The README's sizing, as bench/run.sh memory measured it: peak RSS at most
+  // docs/operations.md's sizing, as bench/run.sh memory measured it: peak RSS at most
   // 1.3x the retention budget, plus the streams' shared budget, plus what
   // each mailbox and each stream costs beside them.
   const config = one("ConfigMap").data;
