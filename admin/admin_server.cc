@@ -6,8 +6,7 @@
 namespace pushbroker {
 
 AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_ready,
-                         std::function<std::string()> metrics, Logger* logger,
-                         const Clock* clock)
+                         std::function<std::string()> metrics, Logger* logger, const Clock* clock)
     : options_(std::move(options)),
       is_ready_(std::move(is_ready)),
       metrics_(std::move(metrics)),
@@ -27,7 +26,8 @@ AdminServer::AdminServer(AdminServerOptions options, std::function<bool()> is_re
       SetJsonError(res, 503, "not_ready", "the broker is starting or draining");
     }
   });
-  server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+  server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                    httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     SetJsonError(res, res.status, res.status == 404 ? "not_found" : "http_error",
                  absl::StrCat("HTTP status ", res.status, "; see /livez, /readyz and /metrics"));
@@ -50,7 +50,8 @@ absl::Status AdminServer::Start() {
     const absl::Status served = server_.Serve();
     if (served.ok()) return;
     listener_failed_ = true;
-    logger_->Error("listener_failed", {{"listener", "admin"}, {"message", std::string(served.message())}});
+    logger_->Error("listener_failed",
+                   {{"listener", "admin"}, {"message", std::string(served.message())}});
   });
   return absl::OkStatus();
 }

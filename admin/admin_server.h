@@ -5,11 +5,10 @@
 #ifndef PUSH_BROKER_ADMIN_ADMIN_SERVER_H_
 #define PUSH_BROKER_ADMIN_ADMIN_SERVER_H_
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
-
-#include <atomic>
 
 #include "absl/status/status.h"
 #include "broker/clock.h"
@@ -23,7 +22,7 @@ struct AdminServerOptions {
   int port = 9090;  // 0 picks a free port
   // Slow heads and bodies wait here, costing no thread.
   RequestGateOptions gate;
-  size_t max_threads = 16;  // probes and scrapes are quick
+  size_t max_threads = 16;            // probes and scrapes are quick
   AcceptLoop::AcceptFunction accept;  // null: accept4(); tests inject errors here
 };
 

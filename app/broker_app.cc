@@ -70,8 +70,8 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());
-  http_ = std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get(),
-                                     &clock_);
+  http_ =
+      std::make_unique<HttpEdge>(options_.http, broker_.get(), logger_.get(), auth_.get(), &clock_);
   admin_ = std::make_unique<AdminServer>(
       options_.admin,
       [this] {
@@ -86,18 +86,22 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth, ClientAuthenticator::Create(options.client_auth));
+  ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth,
+                   ClientAuthenticator::Create(options.client_auth));
   ASSIGN_OR_RETURN(std::unique_ptr<ApiKeys> api_keys, ApiKeys::Open(options.api_keys_file));
-  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options), std::move(auth), std::move(api_keys)));
+  std::unique_ptr<BrokerApp> app(
+      new BrokerApp(std::move(options), std::move(auth), std::move(api_keys)));
   app->logger_->Info("start", ConfigOf(app->options_));
   if (!app->auth_->enabled()) {
     app->logger_->Warn("client_auth_off",
-                       {{"message", "no --client_token_secret_file: any page that knows a client id can "
-                                    "read that client's mailbox"}});
+                       {{"message",
+                         "no --client_token_secret_file: any page that knows a client id can "
+                         "read that client's mailbox"}});
   }
   if (!app->api_keys_->required()) {
-    app->logger_->Warn("publisher_auth_off",
-                       {{"message", "no --api_keys_file: any process that reaches the gRPC port can publish"}});
+    app->logger_->Warn(
+        "publisher_auth_off",
+        {{"message", "no --api_keys_file: any process that reaches the gRPC port can publish"}});
   }
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
@@ -154,7 +158,8 @@ void BrokerApp::JanitorLoop() {
     for (SecretsFile* file : SecretsFiles()) {
       absl::StatusOr<bool> changed = file->ReloadIfChanged();
       if (!changed.ok()) {
-        logger_->Error("secrets_reload_failed", {{"message", std::string(changed.status().message())}});
+        logger_->Error("secrets_reload_failed",
+                       {{"message", std::string(changed.status().message())}});
       } else if (*changed) {
         logger_->Info("secrets_reloaded", {{"file", file->path()}});
       }

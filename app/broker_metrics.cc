@@ -12,7 +12,8 @@ double Load(const std::atomic<uint64_t>& counter) {
 }
 
 // A counter family with one sample per target kind.
-MetricsRegistry::Collector ByTarget(const std::array<std::atomic<uint64_t>, kTargetKinds>& counters) {
+MetricsRegistry::Collector ByTarget(
+    const std::array<std::atomic<uint64_t>, kTargetKinds>& counters) {
   return [&counters](Samples& samples) {
     for (size_t i = 0; i < kTargetKinds; ++i) {
       samples.push_back(MetricSample{"", {{"target", TargetName(i)}}, Load(counters[i])});
@@ -25,7 +26,8 @@ void RegisterCoreMetrics(MetricsRegistry& registry, const Broker& broker) {
   const BrokerStats& core = broker.stats();
   registry.AddValue("pushbroker_tracked_clients",
                     "Clients with presence state here (live streams or a last-seen time).",
-                    MetricType::kGauge, [&broker] { return static_cast<double>(broker.TrackedClients()); });
+                    MetricType::kGauge,
+                    [&broker] { return static_cast<double>(broker.TrackedClients()); });
   registry.Add("pushbroker_publishes_total", "Accepted publish requests, by target kind.",
                MetricType::kCounter, ByTarget(core.publishes));
   registry.Add("pushbroker_messages_published_total",
@@ -43,7 +45,8 @@ void RegisterCoreMetrics(MetricsRegistry& registry, const Broker& broker) {
                MetricType::kCounter, [&core](Samples& samples) {
                  for (size_t i = 0; i < kResetReasons; ++i) {
                    samples.push_back(MetricSample{
-                       "", {{"reason", std::string(ResetReasonName(static_cast<ResetReason>(i)))}},
+                       "",
+                       {{"reason", std::string(ResetReasonName(static_cast<ResetReason>(i)))}},
                        Load(core.resets[i])});
                  }
                });
@@ -54,46 +57,52 @@ void RegisterStoreMetrics(MetricsRegistry& registry, MailboxStore& store) {
   registry.AddValue("pushbroker_mailboxes", "Client mailboxes held.", MetricType::kGauge,
                     [&store] { return static_cast<double>(store.Stats().mailboxes); });
   registry.AddValue("pushbroker_mailbox_messages", "Messages retained across all mailboxes.",
-                    MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().messages); });
-  registry.AddValue("pushbroker_mailbox_bytes",
-                    "Bytes retained across all mailboxes, as --mailbox_memory_budget_bytes counts them.",
-                    MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().bytes); });
-  registry.Add("pushbroker_messages_dropped_total",
-               "Messages dropped from mailboxes: capacity (past --mailbox_max_messages), size (past "
-               "--mailbox_max_bytes), budget (past --mailbox_memory_budget_bytes), or expired.",
-               MetricType::kCounter, [&store](Samples& samples) {
-                 const StoreStats stats = store.Stats();
-                 samples.push_back(MetricSample{"", {{"reason", "capacity"}},
-                                                static_cast<double>(stats.evicted_capacity)});
-                 samples.push_back(MetricSample{"", {{"reason", "size"}},
-                                                static_cast<double>(stats.evicted_size)});
-                 samples.push_back(MetricSample{"", {{"reason", "budget"}},
-                                                static_cast<double>(stats.evicted_budget)});
-                 samples.push_back(
-                     MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
-               });
+                    MetricType::kGauge,
+                    [&store] { return static_cast<double>(store.Stats().messages); });
+  registry.AddValue(
+      "pushbroker_mailbox_bytes",
+      "Bytes retained across all mailboxes, as --mailbox_memory_budget_bytes counts them.",
+      MetricType::kGauge, [&store] { return static_cast<double>(store.Stats().bytes); });
+  registry.Add(
+      "pushbroker_messages_dropped_total",
+      "Messages dropped from mailboxes: capacity (past --mailbox_max_messages), size (past "
+      "--mailbox_max_bytes), budget (past --mailbox_memory_budget_bytes), or expired.",
+      MetricType::kCounter, [&store](Samples& samples) {
+        const StoreStats stats = store.Stats();
+        samples.push_back(MetricSample{
+            "", {{"reason", "capacity"}}, static_cast<double>(stats.evicted_capacity)});
+        samples.push_back(
+            MetricSample{"", {{"reason", "size"}}, static_cast<double>(stats.evicted_size)});
+        samples.push_back(
+            MetricSample{"", {{"reason", "budget"}}, static_cast<double>(stats.evicted_budget)});
+        samples.push_back(
+            MetricSample{"", {{"reason", "expired"}}, static_cast<double>(stats.expired)});
+      });
 }
 
 // The SSE streams and long-polls of the HTTP edge.
 void RegisterStreamMetrics(MetricsRegistry& registry, const HttpEdge& http) {
   const EdgeStats& edge = http.stats();
   registry.AddValue("pushbroker_live_streams", "Open SSE streams and waiting long-polls.",
-                    MetricType::kGauge, [&http] { return static_cast<double>(http.open_streams()); });
+                    MetricType::kGauge,
+                    [&http] { return static_cast<double>(http.open_streams()); });
   registry.AddValue("pushbroker_stream_queue_bytes",
                     "Bytes all SSE streams hold unsent, against --stream_queue_budget_bytes.",
-                    MetricType::kGauge, [&http] { return static_cast<double>(http.stream_queue_bytes()); });
-  registry.Add("pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
-               [&edge](Samples& samples) {
-                 for (size_t i = 0; i < kStreamEndCount; ++i) {
-                   const StreamEnd end = static_cast<StreamEnd>(i);
-                   samples.push_back(MetricSample{
-                       "", {{"reason", std::string(StreamEndName(end))}}, Load(edge.stream_ends[i])});
-                 }
-               });
-  registry.AddValue("pushbroker_slow_consumer_disconnects_total",
-                    "Streams cut because their peer did not keep up.", MetricType::kCounter, [&edge] {
-                      return Load(edge.stream_ends[static_cast<size_t>(StreamEnd::kSlowConsumer)]);
-                    });
+                    MetricType::kGauge,
+                    [&http] { return static_cast<double>(http.stream_queue_bytes()); });
+  registry.Add(
+      "pushbroker_stream_closes_total", "Streams that ended, by reason.", MetricType::kCounter,
+      [&edge](Samples& samples) {
+        for (size_t i = 0; i < kStreamEndCount; ++i) {
+          const StreamEnd end = static_cast<StreamEnd>(i);
+          samples.push_back(MetricSample{
+              "", {{"reason", std::string(StreamEndName(end))}}, Load(edge.stream_ends[i])});
+        }
+      });
+  registry.AddValue(
+      "pushbroker_slow_consumer_disconnects_total",
+      "Streams cut because their peer did not keep up.", MetricType::kCounter,
+      [&edge] { return Load(edge.stream_ends[static_cast<size_t>(StreamEnd::kSlowConsumer)]); });
   registry.AddValue("pushbroker_polls_total", "Long-poll requests admitted.", MetricType::kCounter,
                     [&edge] { return Load(edge.polls); });
   registry.AddValue("pushbroker_polls_abandoned_total",
@@ -112,34 +121,38 @@ void RegisterStreamMetrics(MetricsRegistry& registry, const HttpEdge& http) {
 void RegisterListenerMetrics(MetricsRegistry& registry, const HttpEdge& http,
                              const AdminServer& admin) {
   const RequestGateStats& gate = http.gate_stats();
-  registry.Add("pushbroker_http_requests_refused_total",
-               "HTTP connections answered before routing: head timeout (408), head too large "
-               "(414/431), or closed past --max_pending_connections.",
-               MetricType::kCounter, [&gate](Samples& samples) {
-                 samples.push_back(MetricSample{"", {{"reason", "head_timeout"}}, Load(gate.head_timeouts)});
-                 samples.push_back(MetricSample{"", {{"reason", "head_too_large"}}, Load(gate.head_too_large)});
-                 samples.push_back(MetricSample{"", {{"reason", "pending_evicted"}}, Load(gate.evicted)});
-               });
-  registry.Add("pushbroker_http_requests_refused_body_total",
-               "HTTP requests refused in the gate for their body: too large (413), without "
-               "Content-Length (411) or a bad one (400); or too slow (408).",
-               MetricType::kCounter, [&gate](Samples& samples) {
-                 samples.push_back(MetricSample{"", {{"reason", "refused"}}, Load(gate.body_refused)});
-                 samples.push_back(MetricSample{"", {{"reason", "timeout"}}, Load(gate.body_timeouts)});
-               });
-  registry.Add("pushbroker_accept_errors_total",
-               "accept() errors the listeners rode out: out of descriptors or buffers (backed "
-               "off), or a connection lost in its handshake (skipped).",
-               MetricType::kCounter, [&http, &admin](Samples& samples) {
-                 for (const auto& [name, stats] :
-                      {std::pair<const char*, const AcceptStats*>{"http", &http.accept_stats()},
-                       {"admin", &admin.accept_stats()}}) {
-                   samples.push_back(MetricSample{
-                       "", {{"listener", name}, {"kind", "resource"}}, Load(stats->resource_errors)});
-                   samples.push_back(MetricSample{
-                       "", {{"listener", name}, {"kind", "connection"}}, Load(stats->connection_errors)});
-                 }
-               });
+  registry.Add(
+      "pushbroker_http_requests_refused_total",
+      "HTTP connections answered before routing: head timeout (408), head too large "
+      "(414/431), or closed past --max_pending_connections.",
+      MetricType::kCounter, [&gate](Samples& samples) {
+        samples.push_back(MetricSample{"", {{"reason", "head_timeout"}}, Load(gate.head_timeouts)});
+        samples.push_back(
+            MetricSample{"", {{"reason", "head_too_large"}}, Load(gate.head_too_large)});
+        samples.push_back(MetricSample{"", {{"reason", "pending_evicted"}}, Load(gate.evicted)});
+      });
+  registry.Add(
+      "pushbroker_http_requests_refused_body_total",
+      "HTTP requests refused in the gate for their body: too large (413), without "
+      "Content-Length (411) or a bad one (400); or too slow (408).",
+      MetricType::kCounter, [&gate](Samples& samples) {
+        samples.push_back(MetricSample{"", {{"reason", "refused"}}, Load(gate.body_refused)});
+        samples.push_back(MetricSample{"", {{"reason", "timeout"}}, Load(gate.body_timeouts)});
+      });
+  registry.Add(
+      "pushbroker_accept_errors_total",
+      "accept() errors the listeners rode out: out of descriptors or buffers (backed "
+      "off), or a connection lost in its handshake (skipped).",
+      MetricType::kCounter, [&http, &admin](Samples& samples) {
+        for (const auto& [name, stats] :
+             {std::pair<const char*, const AcceptStats*>{"http", &http.accept_stats()},
+              {"admin", &admin.accept_stats()}}) {
+          samples.push_back(MetricSample{
+              "", {{"listener", name}, {"kind", "resource"}}, Load(stats->resource_errors)});
+          samples.push_back(MetricSample{
+              "", {{"listener", name}, {"kind", "connection"}}, Load(stats->connection_errors)});
+        }
+      });
 }
 
 }  // namespace
@@ -150,13 +163,14 @@ void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, Mail
   RegisterStoreMetrics(registry, store);
   RegisterStreamMetrics(registry, http);
   RegisterListenerMetrics(registry, http, admin);
-  registry.Add("pushbroker_grpc_requests_total", "Finished pushbroker.v1.Broker calls, by method and code.",
-               MetricType::kCounter, [&grpc](Samples& samples) {
-                 for (const auto& [key, count] : grpc.call_stats().Snapshot()) {
-                   samples.push_back(MetricSample{
-                       "", {{"method", key.first}, {"code", key.second}}, static_cast<double>(count)});
-                 }
-               });
+  registry.Add(
+      "pushbroker_grpc_requests_total", "Finished pushbroker.v1.Broker calls, by method and code.",
+      MetricType::kCounter, [&grpc](Samples& samples) {
+        for (const auto& [key, count] : grpc.call_stats().Snapshot()) {
+          samples.push_back(MetricSample{
+              "", {{"method", key.first}, {"code", key.second}}, static_cast<double>(count)});
+        }
+      });
   AddProcessMetrics(registry);
 }
 

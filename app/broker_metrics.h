@@ -3,10 +3,10 @@
 #ifndef PUSH_BROKER_APP_BROKER_METRICS_H_
 #define PUSH_BROKER_APP_BROKER_METRICS_H_
 
+#include "admin/admin_server.h"
 #include "broker/broker.h"
 #include "broker/mailbox_store.h"
 #include "grpc_api/grpc_server.h"
-#include "admin/admin_server.h"
 #include "http_edge/http_edge.h"
 #include "metrics/metrics_registry.h"
 

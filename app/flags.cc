@@ -17,15 +17,20 @@
 
 // Each flag's default is its options struct's: written once, in the library
 // that uses it. (publish_burst_per_key and log_level have no struct default.)
-ABSL_FLAG(std::string, bind_address, pushbroker::HttpEdgeOptions{}.bind_address, "Address every listener binds to.");
-ABSL_FLAG(int, grpc_port, pushbroker::GrpcServerOptions{}.port, "gRPC port (pushbroker.v1.Broker, health, reflection); 0 picks one.");
-ABSL_FLAG(int, http_port, pushbroker::HttpEdgeOptions{}.port, "HTTP edge port (/v1/events); 0 picks one.");
-ABSL_FLAG(int, admin_port, pushbroker::AdminServerOptions{}.port, "Admin HTTP port (/livez, /readyz); 0 picks one.");
+ABSL_FLAG(std::string, bind_address, pushbroker::HttpEdgeOptions{}.bind_address,
+          "Address every listener binds to.");
+ABSL_FLAG(int, grpc_port, pushbroker::GrpcServerOptions{}.port,
+          "gRPC port (pushbroker.v1.Broker, health, reflection); 0 picks one.");
+ABSL_FLAG(int, http_port, pushbroker::HttpEdgeOptions{}.port,
+          "HTTP edge port (/v1/events); 0 picks one.");
+ABSL_FLAG(int, admin_port, pushbroker::AdminServerOptions{}.port,
+          "Admin HTTP port (/livez, /readyz); 0 picks one.");
 ABSL_FLAG(uint32_t, mailbox_max_messages, pushbroker::RetentionPolicy{}.max_messages,
           "Messages kept per mailbox; the oldest go first.");
 ABSL_FLAG(absl::Duration, mailbox_ttl, pushbroker::RetentionPolicy{}.ttl,
           "How long a message is kept, and how long an idle mailbox lives.");
-ABSL_FLAG(uint32_t, max_message_bytes, pushbroker::ValidationLimits{}.max_message_bytes, "Largest `data` a publish may carry.");
+ABSL_FLAG(uint32_t, max_message_bytes, pushbroker::ValidationLimits{}.max_message_bytes,
+          "Largest `data` a publish may carry.");
 ABSL_FLAG(uint64_t, mailbox_max_bytes, pushbroker::RetentionPolicy{}.max_bytes,
           "Bytes one mailbox retains (data + event + 200 per message); the oldest go first.");
 ABSL_FLAG(uint64_t, mailbox_memory_budget_bytes, pushbroker::RetentionPolicy{}.memory_budget_bytes,
@@ -34,41 +39,53 @@ ABSL_FLAG(uint64_t, mailbox_memory_budget_bytes, pushbroker::RetentionPolicy{}.m
 ABSL_FLAG(uint32_t, max_mailboxes, pushbroker::StoreLimits{}.max_mailboxes,
           "Most mailboxes (clients); a publish or stream that would create one more gets "
           "RESOURCE_EXHAUSTED / 429.");
-ABSL_FLAG(uint32_t, max_topics_per_client, pushbroker::StoreLimits{}.max_topics_per_client, "Most topics one client may be subscribed to.");
+ABSL_FLAG(uint32_t, max_topics_per_client, pushbroker::StoreLimits{}.max_topics_per_client,
+          "Most topics one client may be subscribed to.");
 ABSL_FLAG(uint32_t, max_streams_per_client, pushbroker::BrokerOptions{}.max_streams_per_client,
           "Most SSE streams and waiting polls one client may hold open at once.");
 ABSL_FLAG(double, publish_rate_per_key, pushbroker::RateLimit{}.per_second,
           "Publishes per second each API key may make (all callers together without "
           "--api_keys_file); 0 is unlimited.");
-ABSL_FLAG(uint32_t, publish_burst_per_key, 1000,
-          "Publishes an API key may make at once after a quiet spell, with --publish_rate_per_key.");
-ABSL_FLAG(uint32_t, max_client_id_bytes, pushbroker::ValidationLimits{}.max_client_id_bytes, "Longest client id or topic name.");
-ABSL_FLAG(uint32_t, max_event_bytes, pushbroker::ValidationLimits{}.max_event_bytes, "Longest SSE event type a publish may name.");
-ABSL_FLAG(uint32_t, max_idempotency_key_bytes, pushbroker::ValidationLimits{}.max_idempotency_key_bytes, "Longest idempotency key.");
-ABSL_FLAG(uint32_t, history_max_limit, pushbroker::BrokerOptions{}.history_max_limit, "Most messages one History call returns.");
+ABSL_FLAG(
+    uint32_t, publish_burst_per_key, 1000,
+    "Publishes an API key may make at once after a quiet spell, with --publish_rate_per_key.");
+ABSL_FLAG(uint32_t, max_client_id_bytes, pushbroker::ValidationLimits{}.max_client_id_bytes,
+          "Longest client id or topic name.");
+ABSL_FLAG(uint32_t, max_event_bytes, pushbroker::ValidationLimits{}.max_event_bytes,
+          "Longest SSE event type a publish may name.");
+ABSL_FLAG(uint32_t, max_idempotency_key_bytes,
+          pushbroker::ValidationLimits{}.max_idempotency_key_bytes, "Longest idempotency key.");
+ABSL_FLAG(uint32_t, history_max_limit, pushbroker::BrokerOptions{}.history_max_limit,
+          "Most messages one History call returns.");
 ABSL_FLAG(absl::Duration, http_read_timeout, pushbroker::HttpEdgeOptions{}.read_timeout,
           "How long the HTTP edge waits for each read of a request.");
 ABSL_FLAG(absl::Duration, http_write_timeout, pushbroker::HttpEdgeOptions{}.write_timeout,
           "How long the HTTP edge waits for each write of an ordinary response.");
 ABSL_FLAG(absl::Duration, http_keep_alive_timeout, pushbroker::HttpEdgeOptions{}.keep_alive_timeout,
           "How long an idle keep-alive HTTP connection stays open.");
-ABSL_FLAG(uint32_t, max_publish_targets, pushbroker::BrokerOptions{}.max_publish_targets, "Most client ids in one list publish.");
+ABSL_FLAG(uint32_t, max_publish_targets, pushbroker::BrokerOptions{}.max_publish_targets,
+          "Most client ids in one list publish.");
 ABSL_FLAG(absl::Duration, idempotency_window, pushbroker::BrokerOptions{}.idempotency_window,
           "How long an idempotency key is remembered.");
 ABSL_FLAG(uint32_t, idempotency_max_keys, pushbroker::BrokerOptions{}.idempotency_max_keys,
           "Most idempotency keys remembered; past it the oldest are forgotten early.");
 ABSL_FLAG(uint32_t, heartbeat_ms,
-          absl::ToInt64Milliseconds(pushbroker::HttpEdgeOptions{}.heartbeat_interval), "Interval of SSE comment heartbeats.");
-ABSL_FLAG(uint32_t, retry_ms, pushbroker::HttpEdgeOptions{}.retry_ms, "Reconnect delay advised to browsers (SSE `retry:`).");
+          absl::ToInt64Milliseconds(pushbroker::HttpEdgeOptions{}.heartbeat_interval),
+          "Interval of SSE comment heartbeats.");
+ABSL_FLAG(uint32_t, retry_ms, pushbroker::HttpEdgeOptions{}.retry_ms,
+          "Reconnect delay advised to browsers (SSE `retry:`).");
 ABSL_FLAG(std::string, cors_origins, "",
           "Comma-separated origins allowed to open streams cross-origin, or *; empty: none.");
-ABSL_FLAG(uint32_t, max_connections, pushbroker::HttpEdgeOptions{}.max_connections, "Most concurrent SSE streams.");
+ABSL_FLAG(uint32_t, max_connections, pushbroker::HttpEdgeOptions{}.max_connections,
+          "Most concurrent SSE streams.");
 ABSL_FLAG(uint32_t, max_stream_queue_bytes, pushbroker::HttpEdgeOptions{}.max_stream_queue_bytes,
           "Unsent bytes a stream may queue before it is cut as a slow consumer.");
-ABSL_FLAG(uint64_t, stream_queue_budget_bytes, pushbroker::HttpEdgeOptions{}.stream_queue_budget_bytes,
+ABSL_FLAG(uint64_t, stream_queue_budget_bytes,
+          pushbroker::HttpEdgeOptions{}.stream_queue_budget_bytes,
           "Unsent bytes all SSE streams may hold together; past it every stream holding more "
           "than 64 KiB unsent is cut as a slow consumer (it reconnects and loses nothing).");
-ABSL_FLAG(uint32_t, stream_socket_buffer_bytes, pushbroker::HttpEdgeOptions{}.stream_socket_buffer_bytes,
+ABSL_FLAG(uint32_t, stream_socket_buffer_bytes,
+          pushbroker::HttpEdgeOptions{}.stream_socket_buffer_bytes,
           "Kernel send buffer (SO_SNDBUF) of each SSE stream's socket; 0 leaves the kernel's "
           "autotuning, which grows to megabytes for a peer that stopped reading.");
 ABSL_FLAG(absl::Duration, stream_stall_timeout, pushbroker::HttpEdgeOptions{}.stream_stall_timeout,
@@ -77,7 +94,8 @@ ABSL_FLAG(absl::Duration, poll_default_timeout, pushbroker::HttpEdgeOptions{}.po
           "How long /v1/poll waits for a message when the request names no timeout_ms.");
 ABSL_FLAG(absl::Duration, poll_max_timeout, pushbroker::HttpEdgeOptions{}.poll_max_timeout,
           "The longest timeout_ms a /v1/poll request may name.");
-ABSL_FLAG(bool, demo_page, pushbroker::HttpEdgeOptions{}.demo_page, "Serve the demo page at GET / on the HTTP edge.");
+ABSL_FLAG(bool, demo_page, pushbroker::HttpEdgeOptions{}.demo_page,
+          "Serve the demo page at GET / on the HTTP edge.");
 ABSL_FLAG(uint32_t, max_request_head_bytes, pushbroker::HttpEdgeOptions{}.max_request_head_bytes,
           "Largest HTTP request head (request line and headers); larger gets 431.");
 ABSL_FLAG(uint32_t, max_request_line_bytes, pushbroker::HttpEdgeOptions{}.max_request_line_bytes,
@@ -106,15 +124,19 @@ ABSL_FLAG(absl::Duration, client_token_leeway, pushbroker::ClientAuthOptions{}.l
           "Clock skew allowed when checking a client token's exp and nbf.");
 ABSL_FLAG(absl::Duration, client_token_max_ttl, pushbroker::ClientAuthOptions{}.max_ttl,
           "Longest lifetime of a token IssueClientToken signs.");
-ABSL_FLAG(std::string, client_token_cookie, pushbroker::HttpEdgeOptions{}.client_token_cookie, "Cookie a browser may carry its client token in.");
+ABSL_FLAG(std::string, client_token_cookie, pushbroker::HttpEdgeOptions{}.client_token_cookie,
+          "Cookie a browser may carry its client token in.");
 ABSL_FLAG(std::string, api_keys_file, "",
           "File of publisher API keys, one per line; when set, every Broker call needs "
           "'authorization: Bearer <key>'.");
-ABSL_FLAG(bool, reflection, pushbroker::GrpcServerOptions{}.reflection, "Serve gRPC server reflection (for grpcurl).");
-ABSL_FLAG(std::string, grpc_tls_cert, "", "PEM certificate chain for gRPC TLS (with --grpc_tls_key).");
+ABSL_FLAG(bool, reflection, pushbroker::GrpcServerOptions{}.reflection,
+          "Serve gRPC server reflection (for grpcurl).");
+ABSL_FLAG(std::string, grpc_tls_cert, "",
+          "PEM certificate chain for gRPC TLS (with --grpc_tls_key).");
 ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key for gRPC TLS.");
-ABSL_FLAG(std::string, grpc_tls_client_ca, "",
-          "PEM CA bundle; when set, gRPC clients must present a certificate it signed (mutual TLS).");
+ABSL_FLAG(
+    std::string, grpc_tls_client_ca, "",
+    "PEM CA bundle; when set, gRPC clients must present a certificate it signed (mutual TLS).");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(absl::Duration, drain_spread, pushbroker::AppOptions{}.drain_spread,
           "On SIGTERM, open streams are closed at random moments over this time.");
@@ -126,7 +148,8 @@ namespace {
 
 absl::Status CheckPort(const char* name, int port) {
   if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", port, " is not a port (0-65535)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", port, " is not a port (0-65535)"));
   }
   return absl::OkStatus();
 }
@@ -178,9 +201,9 @@ absl::StatusOr<RetentionPolicy> RetentionFromFlags() {
                                    absl::GetFlag(FLAGS_max_event_bytes) + kMessageOverheadBytes;
   if (retention.max_bytes < largest_message ||
       retention.memory_budget_bytes < retention.max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "need --max_message_bytes + --max_event_bytes + ", kMessageOverheadBytes, " (",
-        largest_message, ") <= --mailbox_max_bytes <= --mailbox_memory_budget_bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("need --max_message_bytes + --max_event_bytes + ", kMessageOverheadBytes, " (",
+                     largest_message, ") <= --mailbox_max_bytes <= --mailbox_memory_budget_bytes"));
   }
   return retention;
 }
@@ -196,15 +219,16 @@ absl::StatusOr<StoreLimits> StoreLimitsFromFlags() {
 }
 
 absl::StatusOr<BrokerOptions> BrokerOptionsFromFlags() {
-  for (const auto& [name, value] : {
-           std::pair<const char*, uint64_t>{"max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)},
-           {"max_client_id_bytes", absl::GetFlag(FLAGS_max_client_id_bytes)},
-           {"max_publish_targets", absl::GetFlag(FLAGS_max_publish_targets)},
-           {"max_event_bytes", absl::GetFlag(FLAGS_max_event_bytes)},
-           {"max_idempotency_key_bytes", absl::GetFlag(FLAGS_max_idempotency_key_bytes)},
-           {"history_max_limit", absl::GetFlag(FLAGS_history_max_limit)},
-           {"idempotency_max_keys", absl::GetFlag(FLAGS_idempotency_max_keys)},
-           {"max_streams_per_client", absl::GetFlag(FLAGS_max_streams_per_client)}}) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, uint64_t>{"max_message_bytes",
+                                         absl::GetFlag(FLAGS_max_message_bytes)},
+        {"max_client_id_bytes", absl::GetFlag(FLAGS_max_client_id_bytes)},
+        {"max_publish_targets", absl::GetFlag(FLAGS_max_publish_targets)},
+        {"max_event_bytes", absl::GetFlag(FLAGS_max_event_bytes)},
+        {"max_idempotency_key_bytes", absl::GetFlag(FLAGS_max_idempotency_key_bytes)},
+        {"history_max_limit", absl::GetFlag(FLAGS_history_max_limit)},
+        {"idempotency_max_keys", absl::GetFlag(FLAGS_idempotency_max_keys)},
+        {"max_streams_per_client", absl::GetFlag(FLAGS_max_streams_per_client)}}) {
     RETURN_IF_ERROR(CheckPositive(name, value));
   }
   RETURN_IF_ERROR(CheckPositive("idempotency_window", absl::GetFlag(FLAGS_idempotency_window)));
@@ -249,28 +273,28 @@ absl::StatusOr<GrpcServerOptions> GrpcOptionsFromFlags() {
 
 absl::Status CheckHttpFlags() {
   RETURN_IF_ERROR(CheckPort("http_port", absl::GetFlag(FLAGS_http_port)));
-  for (const auto& [name, value] : {
-           std::pair<const char*, uint64_t>{"heartbeat_ms", absl::GetFlag(FLAGS_heartbeat_ms)},
-           {"max_connections", absl::GetFlag(FLAGS_max_connections)},
-           {"max_stream_queue_bytes", absl::GetFlag(FLAGS_max_stream_queue_bytes)},
-           {"stream_queue_budget_bytes", absl::GetFlag(FLAGS_stream_queue_budget_bytes)},
-           {"max_http_threads", absl::GetFlag(FLAGS_max_http_threads)},
-           {"max_request_head_bytes", absl::GetFlag(FLAGS_max_request_head_bytes)},
-           {"max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)},
-           {"max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections)},
-           {"sse_loops", absl::GetFlag(FLAGS_sse_loops)}}) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, uint64_t>{"heartbeat_ms", absl::GetFlag(FLAGS_heartbeat_ms)},
+        {"max_connections", absl::GetFlag(FLAGS_max_connections)},
+        {"max_stream_queue_bytes", absl::GetFlag(FLAGS_max_stream_queue_bytes)},
+        {"stream_queue_budget_bytes", absl::GetFlag(FLAGS_stream_queue_budget_bytes)},
+        {"max_http_threads", absl::GetFlag(FLAGS_max_http_threads)},
+        {"max_request_head_bytes", absl::GetFlag(FLAGS_max_request_head_bytes)},
+        {"max_request_line_bytes", absl::GetFlag(FLAGS_max_request_line_bytes)},
+        {"max_pending_connections", absl::GetFlag(FLAGS_max_pending_connections)},
+        {"sse_loops", absl::GetFlag(FLAGS_sse_loops)}}) {
     RETURN_IF_ERROR(CheckPositive(name, value));
   }
-  for (const auto& [name, value] : {
-           std::pair<const char*, absl::Duration>{"poll_default_timeout",
-                                                  absl::GetFlag(FLAGS_poll_default_timeout)},
-           {"poll_max_timeout", absl::GetFlag(FLAGS_poll_max_timeout)},
-           {"stream_stall_timeout", absl::GetFlag(FLAGS_stream_stall_timeout)},
-           {"http_read_timeout", absl::GetFlag(FLAGS_http_read_timeout)},
-           {"http_write_timeout", absl::GetFlag(FLAGS_http_write_timeout)},
-           {"http_keep_alive_timeout", absl::GetFlag(FLAGS_http_keep_alive_timeout)},
-           {"http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)},
-           {"http_body_timeout", absl::GetFlag(FLAGS_http_body_timeout)}}) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, absl::Duration>{"poll_default_timeout",
+                                               absl::GetFlag(FLAGS_poll_default_timeout)},
+        {"poll_max_timeout", absl::GetFlag(FLAGS_poll_max_timeout)},
+        {"stream_stall_timeout", absl::GetFlag(FLAGS_stream_stall_timeout)},
+        {"http_read_timeout", absl::GetFlag(FLAGS_http_read_timeout)},
+        {"http_write_timeout", absl::GetFlag(FLAGS_http_write_timeout)},
+        {"http_keep_alive_timeout", absl::GetFlag(FLAGS_http_keep_alive_timeout)},
+        {"http_head_timeout", absl::GetFlag(FLAGS_http_head_timeout)},
+        {"http_body_timeout", absl::GetFlag(FLAGS_http_body_timeout)}}) {
     RETURN_IF_ERROR(CheckPositive(name, value));
   }
   if (absl::GetFlag(FLAGS_max_request_body_bytes) > (1 << 20)) {

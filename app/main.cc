@@ -5,10 +5,10 @@
 #include <cstdio>
 
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "app/broker_app.h"
 #include "app/flags.h"
 

@@ -31,7 +31,8 @@ absl::StatusOr<std::string> ApiKeys::Identify(absl::string_view authorization) c
   if (!required()) return std::string();
   const std::optional<absl::string_view> key = BearerToken(authorization);
   if (!key.has_value()) {
-    return absl::UnauthenticatedError("this broker needs an API key: send metadata 'authorization: Bearer <key>'");
+    return absl::UnauthenticatedError(
+        "this broker needs an API key: send metadata 'authorization: Bearer <key>'");
   }
   // Digests have one length, so comparing them in constant time hides both
   // the key and its length.

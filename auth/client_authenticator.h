@@ -14,7 +14,7 @@
 namespace pushbroker {
 
 struct ClientAuthOptions {
-  std::string secret_file;  // empty: clients are not authenticated (open mode)
+  std::string secret_file;                    // empty: clients are not authenticated (open mode)
   absl::Duration leeway = absl::Seconds(30);  // clock skew allowed on exp and nbf
   absl::Duration max_ttl = absl::Hours(24);   // longest token IssueClientToken signs
 };
@@ -32,7 +32,8 @@ class ClientAuthenticator {
 
   absl::StatusOr<ClientToken> Verify(absl::string_view token, absl::Time now) const;
   // FAILED_PRECONDITION when disabled; INVALID_ARGUMENT for a ttl out of range.
-  absl::StatusOr<std::string> Issue(absl::string_view client_id, absl::Duration ttl, absl::Time now) const;
+  absl::StatusOr<std::string> Issue(absl::string_view client_id, absl::Duration ttl,
+                                    absl::Time now) const;
 
  private:
   ClientAuthenticator(ClientAuthOptions options, std::unique_ptr<SecretsFile> secrets)

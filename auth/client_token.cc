@@ -47,8 +47,10 @@ absl::StatusOr<ClientToken> VerifyClientToken(absl::string_view token,
   if (token.empty()) return Unauthenticated("no token");
   if (token.size() > kMaxTokenBytes) return Unauthenticated("token too long");
   const size_t first_dot = token.find('.');
-  const size_t second_dot = first_dot == absl::string_view::npos ? first_dot : token.find('.', first_dot + 1);
-  if (second_dot == absl::string_view::npos || token.find('.', second_dot + 1) != absl::string_view::npos) {
+  const size_t second_dot =
+      first_dot == absl::string_view::npos ? first_dot : token.find('.', first_dot + 1);
+  if (second_dot == absl::string_view::npos ||
+      token.find('.', second_dot + 1) != absl::string_view::npos) {
     return Unauthenticated("malformed: a JWT has three dot-separated parts");
   }
   std::string header_json, payload_json, signature;
@@ -80,14 +82,16 @@ absl::StatusOr<ClientToken> VerifyClientToken(absl::string_view token,
 
   const nlohmann::json payload = nlohmann::json::parse(payload_json, nullptr, false);
   if (!payload.is_object()) return Unauthenticated("malformed: the payload is not a JSON object");
-  if (!payload.contains("sub") || !payload["sub"].is_string() || payload["sub"].get<std::string>().empty()) {
+  if (!payload.contains("sub") || !payload["sub"].is_string() ||
+      payload["sub"].get<std::string>().empty()) {
     return Unauthenticated("the sub claim (the client id) is missing");
   }
   if (!payload.contains("exp") || !payload["exp"].is_number()) {
     return Unauthenticated("the exp claim is missing");
   }
   const double exp = payload["exp"].get<double>();
-  if (!std::isfinite(exp) || exp < 0 || exp > 1e11) return Unauthenticated("the exp claim is out of range");
+  if (!std::isfinite(exp) || exp < 0 || exp > 1e11)
+    return Unauthenticated("the exp claim is out of range");
   const absl::Time expires_at = absl::FromUnixSeconds(static_cast<int64_t>(exp));
   if (expires_at + leeway < now) return Unauthenticated("expired");
   if (payload.contains("nbf")) {
@@ -100,8 +104,8 @@ absl::StatusOr<ClientToken> VerifyClientToken(absl::string_view token,
   return ClientToken{payload["sub"].get<std::string>(), expires_at};
 }
 
-std::string SignClientToken(absl::string_view client_id, absl::Time issued_at, absl::Time expires_at,
-                            absl::string_view secret) {
+std::string SignClientToken(absl::string_view client_id, absl::Time issued_at,
+                            absl::Time expires_at, absl::string_view secret) {
   const std::string header = EncodeSegment(R"({"alg":"HS256","typ":"JWT"})");
   const nlohmann::json claims = {{"sub", std::string(client_id)},
                                  {"iat", absl::ToUnixSeconds(issued_at)},

@@ -13,14 +13,16 @@ namespace {
 
 absl::StatusOr<int64_t> FileStamp(const std::string& path) {
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return absl::NotFoundError(absl::StrCat("cannot stat ", path));
+  if (::stat(path.c_str(), &info) != 0)
+    return absl::NotFoundError(absl::StrCat("cannot stat ", path));
   return static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec +
          static_cast<int64_t>(info.st_size) * 7919;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> ReadSecretsFile(const std::string& path, size_t min_bytes) {
+absl::StatusOr<std::vector<std::string>> ReadSecretsFile(const std::string& path,
+                                                         size_t min_bytes) {
   std::ifstream file(path);
   if (!file) return absl::NotFoundError(absl::StrCat("cannot read the secrets file ", path));
   std::vector<std::string> secrets;

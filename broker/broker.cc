@@ -39,9 +39,9 @@ absl::StatusOr<std::vector<std::string>> Broker::ResolveRecipients(const Publish
         return absl::InvalidArgumentError("clients.ids is empty");
       }
       if (target.client_ids.size() > options_.max_publish_targets) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("clients.ids has ", target.client_ids.size(),
-                         " entries; --max_publish_targets is ", options_.max_publish_targets));
+        return absl::InvalidArgumentError(absl::StrCat("clients.ids has ", target.client_ids.size(),
+                                                       " entries; --max_publish_targets is ",
+                                                       options_.max_publish_targets));
       }
       std::vector<std::string> recipients;
       std::unordered_set<std::string> seen;
@@ -49,7 +49,8 @@ absl::StatusOr<std::vector<std::string>> Broker::ResolveRecipients(const Publish
         const std::string& id = target.client_ids[i];
         absl::Status valid = ValidateClientId(id, options_.limits);
         if (!valid.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat("clients.ids[", i, "]: ", valid.message()));
+          return absl::InvalidArgumentError(
+              absl::StrCat("clients.ids[", i, "]: ", valid.message()));
         }
         if (seen.insert(id).second) recipients.push_back(id);
       }
@@ -67,8 +68,7 @@ absl::StatusOr<std::vector<std::string>> Broker::ResolveRecipients(const Publish
 absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request) {
   ASSIGN_OR_RETURN(std::vector<std::string> recipients, ResolveRecipients(request.target));
   const absl::Time now = clock_->Now();
-  const absl::Time expires =
-      request.ttl.has_value() ? now + *request.ttl : absl::InfiniteFuture();
+  const absl::Time expires = request.ttl.has_value() ? now + *request.ttl : absl::InfiniteFuture();
   auto payload =
       std::make_shared<const Payload>(Payload{std::move(request.event), std::move(request.data)});
   ASSIGN_OR_RETURN(std::vector<AppendedMessage> appended,
@@ -137,14 +137,14 @@ absl::StatusOr<HistoryPage> Broker::History(const std::string& client_id,
                                             const std::string& after_id, size_t limit) {
   RETURN_IF_ERROR(ValidateClientId(client_id, options_.limits));
   if (!after_id.empty() && !MessageId::Parse(after_id).has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("after_id '", after_id.substr(0, 64), "' is not an id of the form EPOCH-OFFSET"));
+    return absl::InvalidArgumentError(absl::StrCat("after_id '", after_id.substr(0, 64),
+                                                   "' is not an id of the form EPOCH-OFFSET"));
   }
   ReadRequest read;
   read.from = after_id.empty() ? ReadRequest::From::kOldestRetained : ReadRequest::From::kAfterId;
   read.after_id = after_id;
-  read.limit = limit == 0 ? options_.history_default_limit
-                          : std::min(limit, options_.history_max_limit);
+  read.limit =
+      limit == 0 ? options_.history_default_limit : std::min(limit, options_.history_max_limit);
   ASSIGN_OR_RETURN(ReadResult result, store_->Read(client_id, read, clock_->Now()));
   return HistoryPage{std::move(result.messages), result.reset, result.earliest_retained,
                      result.more};
@@ -225,10 +225,9 @@ void Broker::UnregisterStream(const std::string& client_id, const StreamSink* si
 }
 
 size_t Broker::Sweep() {
-  const std::vector<std::string> removed =
-      store_->ExpireIdle(clock_->Now(), [this](const std::string& client_id) {
-        return fanout_.StreamCount(client_id) > 0;
-      });
+  const std::vector<std::string> removed = store_->ExpireIdle(
+      clock_->Now(),
+      [this](const std::string& client_id) { return fanout_.StreamCount(client_id) > 0; });
   // A client's last-seen time goes with its mailbox.
   for (const std::string& client_id : removed) fanout_.Forget(client_id);
   return removed.size();

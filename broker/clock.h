@@ -27,8 +27,7 @@ class SystemClock final : public Clock {
 // from multiple threads.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(absl::Time start = absl::FromUnixSeconds(1700000000))
-      : now_(start) {}
+  explicit ManualClock(absl::Time start = absl::FromUnixSeconds(1700000000)) : now_(start) {}
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
     return now_;

@@ -6,8 +6,7 @@ IdempotencyCache::IdempotencyCache(absl::Duration window, size_t max_keys)
     : window_(window), max_keys_(max_keys) {}
 
 void IdempotencyCache::EvictLocked(absl::Time now) {
-  while (!by_age_.empty() &&
-         (by_age_.front().first <= now || entries_.size() > max_keys_)) {
+  while (!by_age_.empty() && (by_age_.front().first <= now || entries_.size() > max_keys_)) {
     auto it = entries_.find(by_age_.front().second);
     // A running publish keeps its entry; it is dropped when it completes.
     if (it != entries_.end() && it->second.done && it->second.expires == by_age_.front().first) {

@@ -28,9 +28,9 @@ class IdempotencyCache {
   // Runs `publish` unless `key` was seen within the window, in which case the
   // first result comes back with `duplicate` set. A failed publish is not
   // remembered, so its retry runs again.
-  absl::StatusOr<PublishResult> RunOnce(const std::string& key, absl::Time now,
-                                        const std::function<absl::StatusOr<PublishResult>()>& publish)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<PublishResult> RunOnce(
+      const std::string& key, absl::Time now,
+      const std::function<absl::StatusOr<PublishResult>()>& publish) ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -27,16 +27,15 @@ bool LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamS
   return true;
 }
 
-void LocalFanout::Unregister(const std::string& client_id, const StreamSink* sink,
-                             absl::Time now) {
+void LocalFanout::Unregister(const std::string& client_id, const StreamSink* sink, absl::Time now) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.sinks.find(client_id);
   if (it == shard.sinks.end()) return;
   auto& sinks = it->second;
-  sinks.erase(std::remove_if(sinks.begin(), sinks.end(),
-                             [sink](const auto& s) { return s.get() == sink; }),
-              sinks.end());
+  sinks.erase(
+      std::remove_if(sinks.begin(), sinks.end(), [sink](const auto& s) { return s.get() == sink; }),
+      sinks.end());
   if (sinks.empty()) shard.sinks.erase(it);
   shard.last_seen[client_id] = now;
 }
@@ -80,7 +79,8 @@ size_t LocalFanout::TrackedClients() const {
   for (const Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     tracked += shard.last_seen.size();
-    for (const auto& [client_id, sinks] : shard.sinks) tracked += shard.last_seen.count(client_id) == 0;
+    for (const auto& [client_id, sinks] : shard.sinks)
+      tracked += shard.last_seen.count(client_id) == 0;
   }
   return tracked;
 }

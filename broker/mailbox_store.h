@@ -44,7 +44,7 @@ struct ReadRequest {
     kAfterId,         // exactly after `after_id`, or a reset
   };
   From from = From::kOldestRetained;
-  std::string after_id;   // raw text, for kAfterId
+  std::string after_id;  // raw text, for kAfterId
   size_t limit = SIZE_MAX;
   bool create = false;  // create the mailbox when it does not exist
 };
@@ -69,9 +69,9 @@ struct MailboxInfo {
 // plus a fixed overhead (MessageBytes); a broadcast's payload counts in full
 // in every mailbox, so the budget errs on the safe side.
 struct RetentionPolicy {
-  size_t max_messages = 1000;          // per mailbox; the oldest go first
+  size_t max_messages = 1000;            // per mailbox; the oldest go first
   absl::Duration ttl = absl::Hours(24);  // per message, and for idle mailboxes
-  size_t max_bytes = 1 << 20;          // per mailbox; the oldest go first
+  size_t max_bytes = 1 << 20;            // per mailbox; the oldest go first
   // All mailboxes together; past it, the oldest messages of the largest
   // mailboxes go first.
   uint64_t memory_budget_bytes = uint64_t{1} << 30;
@@ -98,12 +98,12 @@ inline size_t MessageBytes(const Payload& payload) {
 
 struct StoreStats {
   uint64_t mailboxes = 0;
-  uint64_t messages = 0;            // retained, across all mailboxes
-  uint64_t bytes = 0;               // retained, as MessageBytes counts them
-  uint64_t evicted_capacity = 0;    // dropped for --mailbox_max_messages, ever
-  uint64_t evicted_size = 0;        // dropped for --mailbox_max_bytes, ever
-  uint64_t evicted_budget = 0;      // dropped for --mailbox_memory_budget_bytes, ever
-  uint64_t expired = 0;             // dropped for their TTL, ever
+  uint64_t messages = 0;          // retained, across all mailboxes
+  uint64_t bytes = 0;             // retained, as MessageBytes counts them
+  uint64_t evicted_capacity = 0;  // dropped for --mailbox_max_messages, ever
+  uint64_t evicted_size = 0;      // dropped for --mailbox_max_bytes, ever
+  uint64_t evicted_budget = 0;    // dropped for --mailbox_memory_budget_bytes, ever
+  uint64_t expired = 0;           // dropped for their TTL, ever
 };
 
 // Implementations are safe for concurrent access from multiple threads.
@@ -125,8 +125,8 @@ class MailboxStore {
 
   // Reads a mailbox. NOT_FOUND when it does not exist and `create` is false;
   // RESOURCE_EXHAUSTED when creating it would pass the mailbox limit.
-  virtual absl::StatusOr<ReadResult> Read(const std::string& client_id,
-                                          const ReadRequest& request, absl::Time now) = 0;
+  virtual absl::StatusOr<ReadResult> Read(const std::string& client_id, const ReadRequest& request,
+                                          absl::Time now) = 0;
 
   // Records that a reader of this client received everything through
   // `through` (a TCP-acknowledged stream write, or an id the client sent
@@ -138,8 +138,7 @@ class MailboxStore {
   // missing mailbox is created; without, it is NOT_FOUND.
   virtual absl::Status Touch(const std::string& client_id, absl::Time now, bool create) = 0;
 
-  virtual absl::StatusOr<MailboxInfo> Describe(const std::string& client_id,
-                                               absl::Time now) = 0;
+  virtual absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) = 0;
 
   // Every client holding a mailbox (for broadcast).
   virtual std::vector<std::string> ListClients() = 0;
@@ -148,8 +147,7 @@ class MailboxStore {
   // RESOURCE_EXHAUSTED past the topics-per-client or mailbox limit.
   virtual absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
                                   absl::Time now) = 0;
-  virtual absl::Status RemoveFromTopic(const std::string& client_id,
-                                       const std::string& topic) = 0;
+  virtual absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) = 0;
   virtual std::vector<std::string> TopicMembers(const std::string& topic) = 0;
 
   // Drops the mailbox and its topic memberships. NOT_FOUND when missing.

@@ -34,8 +34,8 @@ uint64_t MemoryMailboxStore::NewEpoch() {
 }
 
 MemoryMailboxStore::Mailbox* MemoryMailboxStore::GetOrCreate(Shard& shard,
-                                                            const std::string& client_id,
-                                                            absl::Time now, bool enforce_limit) {
+                                                             const std::string& client_id,
+                                                             absl::Time now, bool enforce_limit) {
   auto it = shard.mailboxes.find(client_id);
   if (it != shard.mailboxes.end()) return &it->second;
   if (enforce_limit && mailbox_count_.load(std::memory_order_relaxed) >= limits_.max_mailboxes) {
@@ -188,8 +188,7 @@ void MemoryMailboxStore::ConfirmDelivered(const std::string& client_id, const Me
   mailbox.delivered_through = std::max(mailbox.delivered_through, through.offset);
 }
 
-absl::Status MemoryMailboxStore::Touch(const std::string& client_id, absl::Time now,
-                                       bool create) {
+absl::Status MemoryMailboxStore::Touch(const std::string& client_id, absl::Time now, bool create) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);
   if (!create && shard.mailboxes.count(client_id) == 0) {
@@ -237,17 +236,17 @@ std::vector<std::string> MemoryMailboxStore::ListClients() {
   return clients;
 }
 
-absl::Status MemoryMailboxStore::AddToTopic(const std::string& client_id,
-                                            const std::string& topic, absl::Time now) {
+absl::Status MemoryMailboxStore::AddToTopic(const std::string& client_id, const std::string& topic,
+                                            absl::Time now) {
   auto check_room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(topics_mu_) -> absl::Status {
     auto topics = client_topics_.find(client_id);
     if (topics == client_topics_.end() || topics->second.count(topic) > 0 ||
         topics->second.size() < limits_.max_topics_per_client) {
       return absl::OkStatus();
     }
-    return absl::ResourceExhaustedError(
-        absl::StrCat("client ", client_id, " is in --max_topics_per_client=",
-                     limits_.max_topics_per_client, " topics; unsubscribe it from one first"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "client ", client_id, " is in --max_topics_per_client=", limits_.max_topics_per_client,
+        " topics; unsubscribe it from one first"));
   };
   {
     absl::MutexLock lock(&topics_mu_);
@@ -471,7 +470,8 @@ StoreStats MemoryMailboxStore::Stats() {
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     stats.mailboxes += shard.mailboxes.size();
-    for (const auto& [client_id, mailbox] : shard.mailboxes) stats.messages += mailbox.messages.size();
+    for (const auto& [client_id, mailbox] : shard.mailboxes)
+      stats.messages += mailbox.messages.size();
   }
   stats.bytes = total_bytes_.load(std::memory_order_relaxed);
   stats.evicted_capacity = evicted_capacity_.load(std::memory_order_relaxed);

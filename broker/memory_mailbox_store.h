@@ -132,8 +132,7 @@ class MemoryMailboxStore final : public MailboxStore {
 
   absl::Mutex topics_mu_;
   std::map<std::string, std::set<std::string>> topic_members_ ABSL_GUARDED_BY(topics_mu_);
-  std::unordered_map<std::string, std::set<std::string>> client_topics_
-      ABSL_GUARDED_BY(topics_mu_);
+  std::unordered_map<std::string, std::set<std::string>> client_topics_ ABSL_GUARDED_BY(topics_mu_);
 };
 
 }  // namespace pushbroker

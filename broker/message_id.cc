@@ -4,9 +4,7 @@
 
 namespace pushbroker {
 
-std::string MessageId::ToString() const {
-  return absl::StrCat(absl::Hex(epoch), "-", offset);
-}
+std::string MessageId::ToString() const { return absl::StrCat(absl::Hex(epoch), "-", offset); }
 
 std::optional<MessageId> MessageId::Parse(absl::string_view text) {
   const size_t dash = text.find('-');

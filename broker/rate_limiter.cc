@@ -25,8 +25,8 @@ absl::Status RateLimiter::Take(const std::string& key, double count, absl::Time 
   }
   const double wait_ms = std::ceil((count - bucket.tokens) / limit_.per_second * 1000);
   return absl::ResourceExhaustedError(
-      absl::StrCat("publish rate over --publish_rate_per_key=", limit_.per_second,
-                   "/s (burst ", limit_.burst, ") for this API key; retry in ", wait_ms, " ms"));
+      absl::StrCat("publish rate over --publish_rate_per_key=", limit_.per_second, "/s (burst ",
+                   limit_.burst, ") for this API key; retry in ", wait_ms, " ms"));
 }
 
 }  // namespace pushbroker

@@ -10,10 +10,10 @@
 #define PB_CONCAT_(a, b) PB_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    const ::absl::Status pb_status_ = (expr);      \
-    if (!pb_status_.ok()) return pb_status_;       \
+#define RETURN_IF_ERROR(expr)                 \
+  do {                                        \
+    const ::absl::Status pb_status_ = (expr); \
+    if (!pb_status_.ok()) return pb_status_;  \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, StatusOrExpr())` binds the value or returns the error.

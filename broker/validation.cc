@@ -6,8 +6,8 @@ namespace pushbroker {
 namespace {
 
 bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '@' || c == '-';
 }
 
 absl::Status ValidateName(absl::string_view what, absl::string_view name, size_t max_bytes) {
@@ -18,8 +18,8 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name, size_t
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!IsNameChar(name[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " has a character outside [A-Za-z0-9._:@-] at byte ", i));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " has a character outside [A-Za-z0-9._:@-] at byte ", i));
     }
   }
   return absl::OkStatus();
@@ -75,13 +75,12 @@ absl::Status ValidateTopic(absl::string_view topic, const ValidationLimits& limi
 
 absl::Status ValidateEventType(absl::string_view event, const ValidationLimits& limits) {
   if (event.size() > limits.max_event_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "event is ", event.size(), " bytes; the limit is ", limits.max_event_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("event is ", event.size(), " bytes; the limit is ", limits.max_event_bytes));
   }
   const size_t bad = event.find_first_of(absl::string_view("\r\n\0", 3));
   if (bad != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("event contains CR, LF or NUL at byte ", bad));
+    return absl::InvalidArgumentError(absl::StrCat("event contains CR, LF or NUL at byte ", bad));
   }
   if (!IsValidUtf8(event)) return absl::InvalidArgumentError("event is not valid UTF-8");
   return absl::OkStatus();

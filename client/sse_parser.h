@@ -14,7 +14,7 @@
 namespace pushbroker {
 
 struct SseEvent {
-  std::string type;          // "message" when the stream named none
+  std::string type;  // "message" when the stream named none
   std::string data;
   std::string last_event_id;  // the parser's last-event-id when dispatched
 };
@@ -31,7 +31,7 @@ class SseParser {
  private:
   void ProcessLine(absl::string_view line, std::vector<SseEvent>* out);
 
-  std::string pending_;  // bytes of an incomplete line
+  std::string pending_;   // bytes of an incomplete line
   bool skip_lf_ = false;  // the previous line ended with CR
   std::string data_;
   std::string type_;

@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto back = pushbroker::VerifyClientToken(token, kSecrets, kNow, absl::Seconds(30));
     if (!back.ok() || back->client_id != input) std::abort();
     if (pushbroker::VerifyClientToken(token, {"another-secret-0123456789abcdef0123456"}, kNow,
-                                      absl::Seconds(30)).ok()) {
+                                      absl::Seconds(30))
+            .ok()) {
       std::abort();
     }
   }

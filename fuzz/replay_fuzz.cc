@@ -20,12 +20,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view id(reinterpret_cast<const char*>(data + 12), size - 12);
 
   const pushbroker::ReplayStart start = pushbroker::ResolveReplay(position, id);
-  if (start.from_offset < position.first_retained || start.from_offset > position.next_offset) std::abort();
+  if (start.from_offset < position.first_retained || start.from_offset > position.next_offset)
+    std::abort();
   if (!start.reset) {
     const auto parsed = pushbroker::MessageId::Parse(id);
     if (!parsed || parsed->epoch != position.epoch) std::abort();
     if (parsed->offset + 1 != start.from_offset) std::abort();
-    if (parsed->offset >= position.next_offset || parsed->offset + 1 < position.first_retained) std::abort();
+    if (parsed->offset >= position.next_offset || parsed->offset + 1 < position.first_retained)
+      std::abort();
   }
   return 0;
 }

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   if (!pushbroker::ValidateData(data, limits).ok()) return 0;
 
   const std::string id = "abc-42";
-  const std::string stream = pushbroker::EncodeSseRetry(1000) + pushbroker::EncodeSseEvent(id, event, data) +
+  const std::string stream = pushbroker::EncodeSseRetry(1000) +
+                             pushbroker::EncodeSseEvent(id, event, data) +
                              pushbroker::EncodeSseComment("hb");
   pushbroker::SseParser parser;
   std::vector<pushbroker::SseEvent> events;

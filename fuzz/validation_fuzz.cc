@@ -1,8 +1,8 @@
 // Properties: validation never crashes; an accepted client id or topic holds
 // only [A-Za-z0-9._:@-]; an accepted event type holds no CR, LF or NUL; an
 // accepted text is valid UTF-8 by an independent check (decode code points).
-#include <cstdint>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -51,7 +51,8 @@ bool IndependentUtf8(const std::string& s) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   const pushbroker::ValidationLimits limits;
-  if (pushbroker::ValidateClientId(text, limits).ok() || pushbroker::ValidateTopic(text, limits).ok()) {
+  if (pushbroker::ValidateClientId(text, limits).ok() ||
+      pushbroker::ValidateTopic(text, limits).ok()) {
     if (text.empty() || text.size() > 128) std::abort();
     for (char c : text) {
       const bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||

@@ -139,14 +139,15 @@ absl::StatusOr<std::string> BrokerService::Authorize(
   size_t metadata_bytes = 0;
   for (const auto& [key, value] : metadata) metadata_bytes += key.size() + value.size() + 32;
   if (metadata_bytes > max_metadata_bytes_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the call's metadata is ", metadata_bytes, " bytes; --grpc_max_metadata_bytes is ",
-                     max_metadata_bytes_));
+    return absl::ResourceExhaustedError(absl::StrCat("the call's metadata is ", metadata_bytes,
+                                                     " bytes; --grpc_max_metadata_bytes is ",
+                                                     max_metadata_bytes_));
   }
   if (api_keys_ == nullptr || !api_keys_->required()) return std::string();
   auto it = metadata.find("authorization");
-  const absl::string_view value =
-      it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  const absl::string_view value = it == metadata.end()
+                                      ? absl::string_view()
+                                      : absl::string_view(it->second.data(), it->second.size());
   return api_keys_->Identify(value);
 }
 
@@ -180,8 +181,10 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
   RETURN_IF_ERROR(publish_rate_.Take(publisher, 1, absl::Now()));
   internal::PublishRequestWire request;
   grpc::ByteBuffer input(request_bytes);  // Deserialize consumes its buffer
-  if (!grpc::SerializationTraits<internal::PublishRequestWire>::Deserialize(&input, &request).ok()) {
-    return absl::InvalidArgumentError("the request is not a well-formed pushbroker.v1.PublishRequest");
+  if (!grpc::SerializationTraits<internal::PublishRequestWire>::Deserialize(&input, &request)
+           .ok()) {
+    return absl::InvalidArgumentError(
+        "the request is not a well-formed pushbroker.v1.PublishRequest");
   }
   ASSIGN_OR_RETURN(PublishRequest core_request, ToCore(request));
   ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(std::move(core_request)));
@@ -196,7 +199,8 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
     recipient->set_id(id);
   }
   bool own_buffer = false;
-  if (!grpc::SerializationTraits<v1::PublishResponse>::Serialize(response, response_bytes, &own_buffer)
+  if (!grpc::SerializationTraits<v1::PublishResponse>::Serialize(response, response_bytes,
+                                                                 &own_buffer)
            .ok()) {
     return absl::InternalError("cannot serialize the response");
   }
@@ -235,9 +239,8 @@ grpc::ServerUnaryReactor* BrokerService::Unsubscribe(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::GetClient(grpc::CallbackServerContext* context,
                                                    const v1::GetClientRequest* request,
                                                    v1::ClientInfo* response) {
-  return Unary(context, "GetClient", [&](const std::string&) {
-    return FillClientInfo(request->client_id(), response);
-  });
+  return Unary(context, "GetClient",
+               [&](const std::string&) { return FillClientInfo(request->client_id(), response); });
 }
 
 grpc::ServerUnaryReactor* BrokerService::History(grpc::CallbackServerContext* context,
@@ -265,9 +268,9 @@ grpc::ServerUnaryReactor* BrokerService::DeleteClient(grpc::CallbackServerContex
                [&](const std::string&) { return broker_->DeleteClient(request->client_id()); });
 }
 
-grpc::ServerUnaryReactor* BrokerService::IssueClientToken(grpc::CallbackServerContext* context,
-                                                          const v1::IssueClientTokenRequest* request,
-                                                          v1::IssueClientTokenResponse* response) {
+grpc::ServerUnaryReactor* BrokerService::IssueClientToken(
+    grpc::CallbackServerContext* context, const v1::IssueClientTokenRequest* request,
+    v1::IssueClientTokenResponse* response) {
   return Unary(context, "IssueClientToken",
                [&](const std::string&) { return IssueToken(*request, response); });
 }
@@ -323,7 +326,8 @@ absl::Status BrokerService::IssueToken(const v1::IssueClientTokenRequest& reques
   ASSIGN_OR_RETURN(std::string token, auth_->Issue(request.client_id(), ttl, now));
   response->set_token(token);
   // exp is in whole seconds, as the token carries it.
-  SetTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl)), response->mutable_expires_at());
+  SetTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now + ttl)),
+               response->mutable_expires_at());
   return absl::OkStatus();
 }
 

@@ -7,12 +7,12 @@
 
 #include "absl/status/status.h"
 #include "auth/api_keys.h"
-#include "broker/rate_limiter.h"
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
-#include "grpcpp/grpcpp.h"
+#include "broker/rate_limiter.h"
 #include "grpc_api/call_stats.h"
 #include "grpc_api/publish_wire.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "logging/logger.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 

@@ -48,20 +48,24 @@ absl::Status CheckPem(const std::string& path, const char* what, const char* mar
 }
 
 // The server's credentials from the options: insecure, TLS, or mutual TLS.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const GrpcServerOptions& o) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(
+    const GrpcServerOptions& o) {
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     return absl::InvalidArgumentError("TLS needs both --grpc_tls_cert and --grpc_tls_key");
   }
   if (o.tls_cert.empty()) {
     if (!o.tls_client_ca.empty()) {
-      return absl::InvalidArgumentError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
+      return absl::InvalidArgumentError(
+          "--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
     }
     return grpc::InsecureServerCredentials();
   }
   for (const absl::Status& status :
-       {CheckPem(o.tls_cert, "--grpc_tls_cert", "CERTIFICATE"), CheckPem(o.tls_key, "--grpc_tls_key", "PRIVATE KEY"),
-        o.tls_client_ca.empty() ? absl::OkStatus()
-                                : CheckPem(o.tls_client_ca, "--grpc_tls_client_ca", "CERTIFICATE")}) {
+       {CheckPem(o.tls_cert, "--grpc_tls_cert", "CERTIFICATE"),
+        CheckPem(o.tls_key, "--grpc_tls_key", "PRIVATE KEY"),
+        o.tls_client_ca.empty()
+            ? absl::OkStatus()
+            : CheckPem(o.tls_client_ca, "--grpc_tls_client_ca", "CERTIFICATE")}) {
     if (!status.ok()) return status;
   }
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -96,10 +100,10 @@ absl::Status GrpcServer::Start() {
   if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!options_.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
-  const std::string address = absl::StrCat(
-      options_.bind_address.find(':') != std::string::npos ? absl::StrCat("[", options_.bind_address, "]")
-                                                          : options_.bind_address,
-      ":", options_.port);
+  const std::string address = absl::StrCat(options_.bind_address.find(':') != std::string::npos
+                                               ? absl::StrCat("[", options_.bind_address, "]")
+                                               : options_.bind_address,
+                                           ":", options_.port);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = CredentialsFor(options_);
   if (!credentials.ok()) return credentials.status();
   builder.AddListeningPort(address, *credentials, &port_);
@@ -112,8 +116,9 @@ absl::Status GrpcServer::Start() {
   // broker, and a probed window lets a flood of large publishes park tens of
   // megabytes in the transport, outside every budget.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
-                             static_cast<int>(kTransportMetadataFactor * options_.max_metadata_bytes));
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_METADATA_SIZE,
+      static_cast<int>(kTransportMetadataFactor * options_.max_metadata_bytes));
   // No SO_REUSEPORT: a second broker on this port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service_);

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "auth/bearer.h"
@@ -33,8 +33,8 @@ std::string ResetData(const OpenedStream& opened, const std::optional<std::strin
 // The stream's opening: retry advice, a reset notice when the client's id
 // could not be continued (or, for a client that sent no id, an id-only
 // event), then the replay. One chunk.
-std::string OpeningChunk(const OpenedStream& opened, const std::optional<std::string>& last_event_id,
-                         uint32_t retry_ms) {
+std::string OpeningChunk(const OpenedStream& opened,
+                         const std::optional<std::string>& last_event_id, uint32_t retry_ms) {
   std::string body = EncodeSseRetry(retry_ms);
   const uint64_t before_replay =
       opened.replay.empty() ? opened.position.next_offset - 1 : opened.replay.front().id.offset - 1;
@@ -69,15 +69,14 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
       cors_(options_.cors_origins),
       stream_memory_(options_.stream_queue_budget_bytes),
       slots_(options_.max_connections),
-      server_(HandoffServerOptions{RequestGateOptions{options_.max_request_head_bytes,
-                                                      options_.max_request_line_bytes,
-                                                      options_.head_timeout,
-                                                      options_.keep_alive_timeout,
-                                                      options_.max_pending_connections,
-                                                      options_.max_request_body_bytes,
-                                                      options_.body_timeout},
-                                   options_.max_http_threads, options_.accept},
-              clock) {
+      server_(
+          HandoffServerOptions{
+              RequestGateOptions{options_.max_request_head_bytes, options_.max_request_line_bytes,
+                                 options_.head_timeout, options_.keep_alive_timeout,
+                                 options_.max_pending_connections, options_.max_request_body_bytes,
+                                 options_.body_timeout},
+              options_.max_http_threads, options_.accept},
+          clock) {
   const SseLoopOptions loop_options{options_.heartbeat_interval, absl::Seconds(5),
                                     options_.stream_stall_timeout,
                                     options_.stream_socket_buffer_bytes};
@@ -115,7 +114,8 @@ std::optional<StreamSlot> HttpEdge::TryReserveStream(httplib::Response& res) {
   if (draining_) {
     stats_.refused_over_limit.fetch_add(1, std::memory_order_relaxed);
     res.set_header("Retry-After", std::to_string(std::max<uint32_t>(1, options_.retry_ms / 1000)));
-    SetJsonError(res, 503, "draining", "this broker is shutting down; reconnect to another replica");
+    SetJsonError(res, 503, "draining",
+                 "this broker is shutting down; reconnect to another replica");
     return std::nullopt;
   }
   std::optional<StreamSlot> slot = slots_.TryTake();
@@ -138,7 +138,8 @@ std::string HttpEdge::TokenOf(const httplib::Request& req) const {
   for (absl::string_view cookie : absl::StrSplit(req.get_header_value("Cookie"), ';')) {
     cookie = absl::StripAsciiWhitespace(cookie);
     const size_t equals = cookie.find('=');
-    if (equals != absl::string_view::npos && cookie.substr(0, equals) == options_.client_token_cookie) {
+    if (equals != absl::string_view::npos &&
+        cookie.substr(0, equals) == options_.client_token_cookie) {
       return std::string(cookie.substr(equals + 1));
     }
   }
@@ -191,7 +192,8 @@ void HttpEdge::RegisterRoutes() {
     });
   }
   // Browsers ask for it; an empty answer keeps their consoles quiet.
-  server_.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  server_.Get("/favicon.ico",
+              [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   const std::string client_paths = absl::StrCat("(", kEventsPath, "|", kPollPath, ")");
   server_.Options(client_paths, [this](const httplib::Request& req, httplib::Response& res) {
     if (!cors_.Allows(req)) {
@@ -212,17 +214,19 @@ void HttpEdge::RegisterRoutes() {
   server_.Put(client_paths, method_not_allowed);
   server_.Patch(client_paths, method_not_allowed);
   server_.Delete(client_paths, method_not_allowed);
-  server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 404) {
-      SetJsonError(res, 404, "not_found", "no such path; the stream is at /v1/events");
-    } else {
-      SetJsonError(res, res.status, res.status == 400 ? "bad_request" : "http_error",
-                   res.status == 400 ? "the request is not well-formed HTTP/1.1"
-                                     : absl::StrCat("the request failed with HTTP status ", res.status));
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  server_.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 404) {
+          SetJsonError(res, 404, "not_found", "no such path; the stream is at /v1/events");
+        } else {
+          SetJsonError(res, res.status, res.status == 400 ? "bad_request" : "http_error",
+                       res.status == 400
+                           ? "the request is not well-formed HTTP/1.1"
+                           : absl::StrCat("the request failed with HTTP status ", res.status));
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 }
 
 void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res) {
@@ -272,11 +276,10 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
   // browser's EventSource then stalls. The provider writes nothing: httplib
   // sends the headers, then the socket leaves it for the loop.
   HandoffServer* server = &server_;
-  res.set_chunked_content_provider("text/event-stream",
-                                   [server, &req](size_t, httplib::DataSink&) {
-                                     server->CommitHandoff(req);
-                                     return false;
-                                   });
+  res.set_chunked_content_provider("text/event-stream", [server, &req](size_t, httplib::DataSink&) {
+    server->CommitHandoff(req);
+    return false;
+  });
 }
 
 void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
@@ -366,7 +369,8 @@ absl::Status HttpEdge::Start() {
     const absl::Status served = server_.Serve();
     if (served.ok()) return;
     listener_failed_ = true;
-    logger_->Error("listener_failed", {{"listener", "http"}, {"message", std::string(served.message())}});
+    logger_->Error("listener_failed",
+                   {{"listener", "http"}, {"message", std::string(served.message())}});
   });
   started_ = true;
   return absl::OkStatus();

@@ -16,9 +16,9 @@
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "broker/clock.h"
-#include "http_edge/server/accept_loop.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
+#include "http_edge/server/accept_loop.h"
 #include "http_edge/server/handoff_server.h"
 #include "http_edge/sse/sse_loop.h"
 #include "http_edge/sse/stream_end.h"
@@ -30,18 +30,18 @@ namespace pushbroker {
 
 struct HttpEdgeOptions {
   std::string bind_address = "0.0.0.0";
-  int port = 8080;  // 0 picks a free port; see HttpEdge::port()
+  int port = 8080;           // 0 picks a free port; see HttpEdge::port()
   uint32_t retry_ms = 3000;  // reconnect delay advised to every new stream
   absl::Duration heartbeat_interval = absl::Seconds(15);
-  std::vector<std::string> cors_origins;  // empty: no cross-origin pages
-  size_t max_connections = 10000;         // concurrent SSE streams
+  std::vector<std::string> cors_origins;    // empty: no cross-origin pages
+  size_t max_connections = 10000;           // concurrent SSE streams
   size_t max_stream_queue_bytes = 1 << 20;  // unsent bytes before a stream is cut
   // Unsent bytes of all streams together; past it, every stream holding more
   // than 64 KiB unsent is cut.
   uint64_t stream_queue_budget_bytes = 256 << 20;
   int stream_socket_buffer_bytes = 256 * 1024;  // SO_SNDBUF per stream; 0: the kernel's
-  size_t max_http_threads = 512;  // threads running requests at once
-  size_t sse_loops = 2;  // epoll threads writing established streams
+  size_t max_http_threads = 512;                // threads running requests at once
+  size_t sse_loops = 2;                         // epoll threads writing established streams
   // Request heads: size limits, and how long one may take to arrive. A
   // connection costs no thread until its head is complete.
   size_t max_request_head_bytes = 32 * 1024;

@@ -7,9 +7,8 @@
 namespace pushbroker {
 
 std::string JsonErrorBody(int http_status, absl::string_view code, absl::string_view message) {
-  nlohmann::json body = {{"error", std::string(code)},
-                         {"message", std::string(message)},
-                         {"status", http_status}};
+  nlohmann::json body = {
+      {"error", std::string(code)}, {"message", std::string(message)}, {"status", http_status}};
   // Replace invalid UTF-8 rather than throw: messages may quote client input.
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

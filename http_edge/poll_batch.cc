@@ -7,9 +7,10 @@ namespace pushbroker {
 std::string EncodePollBatch(const PollBatch& batch) {
   nlohmann::json messages = nlohmann::json::array();
   for (const Message& message : batch.messages) {
-    messages.push_back({{"id", message.id.ToString()},
-                        {"event", message.payload->event.empty() ? "message" : message.payload->event},
-                        {"data", message.payload->data}});
+    messages.push_back(
+        {{"id", message.id.ToString()},
+         {"event", message.payload->event.empty() ? "message" : message.payload->event},
+         {"data", message.payload->data}});
   }
   nlohmann::json body = {{"messages", std::move(messages)}, {"last_id", batch.cursor.ToString()}};
   if (batch.reset.has_value()) {

@@ -17,8 +17,8 @@ struct PollBatch {
   std::vector<Message> messages;
   std::optional<ResetReason> reset;
   std::optional<MessageId> earliest_retained;
-  std::string after;        // what the client sent, echoed in a reset
-  MessageId cursor;          // where the next poll continues
+  std::string after;                 // what the client sent, echoed in a reset
+  MessageId cursor;                  // where the next poll continues
   std::optional<uint32_t> retry_ms;  // set when the broker asks the client to pause
 };
 

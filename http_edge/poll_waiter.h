@@ -5,8 +5,8 @@
 #define PUSH_BROKER_HTTP_EDGE_POLL_WAITER_H_
 
 #include <atomic>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"

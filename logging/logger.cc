@@ -48,14 +48,16 @@ class StderrJsonLogger final : public Logger {
  public:
   explicit StderrJsonLogger(LogLevel level)
       : level_(level),
-        logger_(std::make_shared<spdlog::logger>("push-broker",
-                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>())) {
+        logger_(std::make_shared<spdlog::logger>(
+            "push-broker", std::make_shared<spdlog::sinks::stderr_sink_mt>())) {
     logger_->set_pattern("%v");
     logger_->set_level(ToSpdlog(level));
     logger_->flush_on(spdlog::level::trace);
   }
 
-  bool Enabled(LogLevel level) const override { return level >= level_ && level_ != LogLevel::kOff; }
+  bool Enabled(LogLevel level) const override {
+    return level >= level_ && level_ != LogLevel::kOff;
+  }
 
   void Log(LogLevel level, absl::string_view event, nlohmann::ordered_json fields) override {
     if (!Enabled(level)) return;

@@ -20,7 +20,7 @@ class ChunkDecoder {
  private:
   enum class State { kSize, kData, kDataEnd, kTrailer, kDone };
   State state_ = State::kSize;
-  std::string line_;     // a size or trailer line so far
+  std::string line_;      // a size or trailer line so far
   size_t remaining_ = 0;  // data bytes left in this chunk
 };
 

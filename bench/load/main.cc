@@ -2,12 +2,12 @@
 // broker (--http_port, --grpc_target, --broker_pid) and prints one line
 // "RESULT scenario=... key=value ..." with what it measured. Every loop is
 // bounded in count and time; all traffic stays on 127.0.0.1.
-#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -20,8 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "grpcpp/generic/generic_stub.h"
-#include "httplib.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/load/latency.h"
@@ -29,6 +27,8 @@
 #include "bench/load/process_probe.h"
 #include "bench/load/publisher.h"
 #include "bench/load/sse_fleet.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "httplib.h"
 
 ABSL_FLAG(std::string, scenario, "hold",
           "hold, fanout, unicast, publish, replay, storm, soak, evict, history or memory");
@@ -37,7 +37,8 @@ ABSL_FLAG(std::string, grpc_target, "127.0.0.1:50051", "the broker's gRPC addres
 ABSL_FLAG(int, broker_pid, 0, "the broker's pid, to read its memory, threads and fds");
 ABSL_FLAG(int, streams, 1000, "SSE streams to open");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long the load runs");
-ABSL_FLAG(absl::Duration, interval, absl::Milliseconds(200), "fanout/soak: time between broadcasts");
+ABSL_FLAG(absl::Duration, interval, absl::Milliseconds(200),
+          "fanout/soak: time between broadcasts");
 ABSL_FLAG(absl::Duration, settle, absl::Seconds(12),
           "hold: wait before sampling the broker (request threads linger 10 s)");
 ABSL_FLAG(std::string, mode, "unary", "publish: unary or stream");
@@ -94,7 +95,8 @@ int PeakThreadsDuring(Work work) {
   return peak.load();
 }
 
-void Result(const std::string& scenario, const std::vector<std::pair<std::string, std::string>>& kv) {
+void Result(const std::string& scenario,
+            const std::vector<std::pair<std::string, std::string>>& kv) {
   std::string line = absl::StrCat("RESULT scenario=", scenario);
   for (const auto& [key, value] : kv) absl::StrAppend(&line, " ", key, "=", value);
   std::printf("%s\n", line.c_str());
@@ -173,7 +175,8 @@ int Hold() {
                   {"broadcast_received", absl::StrCat(got_broadcast)},
                   {"broadcast_p50_ms", F(latency.QuantileMs(0.5))},
                   {"broadcast_p99_ms", F(latency.QuantileMs(0.99))},
-                  {"broadcast_all_ms", F(static_cast<double>(absl::ToUnixNanos(last_receive) - sent) / 1e6)}});
+                  {"broadcast_all_ms",
+                   F(static_cast<double>(absl::ToUnixNanos(last_receive) - sent) / 1e6)}});
   return fleet.open_streams() == n ? 0 : 1;
 }
 
@@ -211,18 +214,19 @@ int Fanout() {
   sender.join();
   const ProcessSample after = Broker();
   const uint64_t expected = published.load() * n;
-  Result("fanout", {{"streams", absl::StrCat(n)},
-                    {"connect_s", F(connect_s, 2)},
-                    {"broadcasts", absl::StrCat(published.load())},
-                    {"deliveries", absl::StrCat(tally.received)},
-                    {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
-                    {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
-                    {"p50_ms", F(latency.QuantileMs(0.5))},
-                    {"p99_ms", F(latency.QuantileMs(0.99))},
-                    {"max_ms", F(latency.QuantileMs(1.0))},
-                    {"reconnects", absl::StrCat(fleet.counters().connects - n)},
-                    {"rss_mib", F(after.rss_kib / 1024)},
-                    {"threads", absl::StrCat(before.threads)}});
+  Result("fanout",
+         {{"streams", absl::StrCat(n)},
+          {"connect_s", F(connect_s, 2)},
+          {"broadcasts", absl::StrCat(published.load())},
+          {"deliveries", absl::StrCat(tally.received)},
+          {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
+          {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
+          {"p50_ms", F(latency.QuantileMs(0.5))},
+          {"p99_ms", F(latency.QuantileMs(0.99))},
+          {"max_ms", F(latency.QuantileMs(1.0))},
+          {"reconnects", absl::StrCat(fleet.counters().connects - n)},
+          {"rss_mib", F(after.rss_kib / 1024)},
+          {"threads", absl::StrCat(before.threads)}});
   return publish_errors.load() == 0 && tally.received == expected ? 0 : 1;
 }
 
@@ -256,15 +260,16 @@ int Unicast() {
   fleet.RunUntil([&] { return done.HasBeenNotified() && received >= load.acknowledged; },
                  absl::Now() + duration + absl::Seconds(15));
   sender.join();
-  Result("unicast", {{"streams", absl::StrCat(n)},
-                     {"connect_s", F(connect_s, 2)},
-                     {"published", absl::StrCat(load.acknowledged)},
-                     {"publish_per_s", F(load.per_second(), 0)},
-                     {"deliveries", absl::StrCat(received)},
-                     {"deliveries_per_s", F(received / absl::ToDoubleSeconds(load.elapsed), 0)},
-                     {"lost", absl::StrCat(load.acknowledged > received ? load.acknowledged - received : 0)},
-                     {"p50_ms", F(latency.QuantileMs(0.5))},
-                     {"p99_ms", F(latency.QuantileMs(0.99))}});
+  Result("unicast",
+         {{"streams", absl::StrCat(n)},
+          {"connect_s", F(connect_s, 2)},
+          {"published", absl::StrCat(load.acknowledged)},
+          {"publish_per_s", F(load.per_second(), 0)},
+          {"deliveries", absl::StrCat(received)},
+          {"deliveries_per_s", F(received / absl::ToDoubleSeconds(load.elapsed), 0)},
+          {"lost", absl::StrCat(load.acknowledged > received ? load.acknowledged - received : 0)},
+          {"p50_ms", F(latency.QuantileMs(0.5))},
+          {"p99_ms", F(latency.QuantileMs(0.99))}});
   return received == load.acknowledged ? 0 : 1;
 }
 
@@ -277,11 +282,10 @@ int PublishOnly() {
     request->set_data(data);
   };
   const bool unary = absl::GetFlag(FLAGS_mode) == "unary";
-  const LoadResult load =
-      unary ? publisher.RunUnary(make, absl::GetFlag(FLAGS_in_flight), UINT64_MAX,
-                                 absl::GetFlag(FLAGS_duration))
-            : publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams), UINT64_MAX,
-                                   absl::GetFlag(FLAGS_duration));
+  const LoadResult load = unary ? publisher.RunUnary(make, absl::GetFlag(FLAGS_in_flight),
+                                                     UINT64_MAX, absl::GetFlag(FLAGS_duration))
+                                : publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams),
+                                                       UINT64_MAX, absl::GetFlag(FLAGS_duration));
   Result(unary ? "publish_unary" : "publish_stream",
          {{"published", absl::StrCat(load.acknowledged)},
           {"failed", absl::StrCat(load.failed)},
@@ -347,7 +351,8 @@ int Storm() {
         Stamp stamp;
         if (event.type != "message" || !ParseStamp(event.data, &stamp)) return;
         tally.See(stream, stamp.sequence);
-        if (stamp.sequence == static_cast<uint64_t>(missed) && caught_up[stream] == absl::InfinitePast()) {
+        if (stamp.sequence == static_cast<uint64_t>(missed) &&
+            caught_up[stream] == absl::InfinitePast()) {
           caught_up[stream] = at;
           ++caught_up_count;
         }
@@ -410,7 +415,8 @@ int Storm() {
   std::vector<double> catch_up_ms;
   for (size_t i = 0; i < n; ++i) {
     if (caught_up[i] == absl::InfinitePast() || reopened[i] == absl::InfinitePast()) continue;
-    catch_up_ms.push_back(absl::ToDoubleMilliseconds(caught_up[i] - std::max(reopened[i], published_at)));
+    catch_up_ms.push_back(
+        absl::ToDoubleMilliseconds(caught_up[i] - std::max(reopened[i], published_at)));
   }
   std::sort(catch_up_ms.begin(), catch_up_ms.end());
   auto q = [&](double p) {
@@ -419,17 +425,18 @@ int Storm() {
                                                       static_cast<size_t>(p * catch_up_ms.size()))];
   };
   const uint64_t expected = static_cast<uint64_t>(missed) * n;
-  Result("storm", {{"streams", absl::StrCat(n)},
-                   {"connect_s", F(connect_s, 2)},
-                   {"reconnected_and_caught_up", absl::StrCat(catch_up_ms.size())},
-                   {"catch_up_p50_ms", F(q(0.5))},
-                   {"catch_up_p99_ms", F(q(0.99))},
-                   {"catch_up_max_ms", F(q(1.0))},
-                   {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
-                   {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
-                   {"storm_s", F(absl::ToDoubleSeconds(storm), 2)},
-                   {"worst_grpc_probe_ms", F(worst_probe_us.load() / 1000.0)},
-                   {"errors", absl::StrCat(disconnect_errors.load() + publish_errors.load())}});
+  Result("storm",
+         {{"streams", absl::StrCat(n)},
+          {"connect_s", F(connect_s, 2)},
+          {"reconnected_and_caught_up", absl::StrCat(catch_up_ms.size())},
+          {"catch_up_p50_ms", F(q(0.5))},
+          {"catch_up_p99_ms", F(q(0.99))},
+          {"catch_up_max_ms", F(q(1.0))},
+          {"lost", absl::StrCat(expected > tally.received ? expected - tally.received : 0)},
+          {"duplicates", absl::StrCat(tally.duplicates + tally.out_of_order)},
+          {"storm_s", F(absl::ToDoubleSeconds(storm), 2)},
+          {"worst_grpc_probe_ms", F(worst_probe_us.load() / 1000.0)},
+          {"errors", absl::StrCat(disconnect_errors.load() + publish_errors.load())}});
   return catch_up_ms.size() == n && tally.received == expected ? 0 : 1;
 }
 
@@ -587,7 +594,8 @@ int HistoryStorm() {
     std::atomic<uint64_t> bytes{0};
     std::thread reader([&] {
       if (!storm) return;
-      auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_grpc_target), grpc::InsecureChannelCredentials());
+      auto channel =
+          grpc::CreateChannel(absl::GetFlag(FLAGS_grpc_target), grpc::InsecureChannelCredentials());
       grpc::GenericStub stub(channel);
       v1::HistoryRequest request;
       request.set_client_id("archive");
@@ -622,8 +630,10 @@ int HistoryStorm() {
          storm ? F(static_cast<double>(calls.load()) / absl::ToDoubleSeconds(duration))
                : absl::StrCat(probe.samples())},
         {storm ? "history_mib_per_call" : "alone_failures",
-         storm ? F(calls.load() == 0 ? 0 : static_cast<double>(bytes.load()) / calls.load() / 1048576, 2)
-               : absl::StrCat(probe.failures())}};
+         storm
+             ? F(calls.load() == 0 ? 0 : static_cast<double>(bytes.load()) / calls.load() / 1048576,
+                 2)
+             : absl::StrCat(probe.failures())}};
   };
   auto alone = measure(false);
   auto storm = measure(true);
@@ -662,7 +672,8 @@ int OpenStuckStream(const std::string& client_id) {
   }
   const std::string request =
       absl::StrCat("GET /v1/events?client_id=", client_id, " HTTP/1.1\r\nHost: bench\r\n\r\n");
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     ::close(fd);
     return -1;
   }
@@ -739,9 +750,10 @@ int main(int argc, char** argv) {
   const std::string scenario = absl::GetFlag(FLAGS_scenario);
   using namespace pushbroker::bench;  // NOLINT
   const std::map<std::string, int (*)()> scenarios = {
-      {"hold", Hold},   {"fanout", Fanout}, {"unicast", Unicast}, {"publish", PublishOnly},
-      {"replay", Replay}, {"storm", Storm},   {"soak", Soak}, {"evict", Evict},
-      {"history", HistoryStorm}, {"memory", Memory}};
+      {"hold", Hold},           {"fanout", Fanout}, {"unicast", Unicast},
+      {"publish", PublishOnly}, {"replay", Replay}, {"storm", Storm},
+      {"soak", Soak},           {"evict", Evict},   {"history", HistoryStorm},
+      {"memory", Memory}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());

@@ -44,8 +44,9 @@ class PublishProbe {
   double QuantileMs(double q) {
     if (latencies_ms_.empty()) return 0;
     std::sort(latencies_ms_.begin(), latencies_ms_.end());
-    const size_t index = std::min(latencies_ms_.size() - 1,
-                                  static_cast<size_t>(q * static_cast<double>(latencies_ms_.size())));
+    const size_t index =
+        std::min(latencies_ms_.size() - 1,
+                 static_cast<size_t>(q * static_cast<double>(latencies_ms_.size())));
     return latencies_ms_[index];
   }
   size_t samples() const { return latencies_ms_.size(); }

@@ -103,7 +103,8 @@ LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint6
   for (size_t i = 0; i < in_flight; ++i) launch();
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](size_t* n) { return *n == 0; }, &outstanding));
+    mu.Await(absl::Condition(
+        +[](size_t* n) { return *n == 0; }, &outstanding));
   }
   return LoadResult{acknowledged.load(), failed.load(), absl::Now() - start};
 }

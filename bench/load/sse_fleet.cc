@@ -82,8 +82,8 @@ void SseFleet::StartConnect(size_t index) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   sockaddr_in source{};
   source.sin_family = AF_INET;
-  source.sin_addr.s_addr =
-      htonl(INADDR_LOOPBACK + 1 + static_cast<uint32_t>(next_source_++ % options_.source_addresses));
+  source.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 +
+                                 static_cast<uint32_t>(next_source_++ % options_.source_addresses));
   ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source));
   sockaddr_in target{};
   target.sin_family = AF_INET;
@@ -116,8 +116,9 @@ void SseFleet::OnWritable(Stream& stream) {
     Close(stream, absl::Now(), true);
     return;
   }
-  std::string request = absl::StrCat("GET /v1/events?client_id=", stream.client_id,
-                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+  std::string request =
+      absl::StrCat("GET /v1/events?client_id=", stream.client_id,
+                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
   if (!stream.parser.last_event_id().empty()) {
     absl::StrAppend(&request, "Last-Event-ID: ", stream.parser.last_event_id(), "\r\n");
   }

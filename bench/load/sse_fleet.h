@@ -20,17 +20,17 @@
 namespace pushbroker::bench {
 
 struct FleetOptions {
-  int port = 8080;  // the broker's HTTP edge on 127.0.0.1
-  int source_addresses = 8;  // 127.0.0.2 .. 127.0.0.(1 + n)
+  int port = 8080;               // the broker's HTTP edge on 127.0.0.1
+  int source_addresses = 8;      // 127.0.0.2 .. 127.0.0.(1 + n)
   size_t max_connecting = 1000;  // connections opening at once
-  bool reconnect = true;  // reconnect after the stream ends, like EventSource
+  bool reconnect = true;         // reconnect after the stream ends, like EventSource
 };
 
 struct FleetCounters {
-  uint64_t connects = 0;     // attempts started
-  uint64_t opened = 0;       // 200 responses
-  uint64_t failed = 0;       // refused, reset, or not 200
-  uint64_t ended = 0;        // streams the server ended
+  uint64_t connects = 0;  // attempts started
+  uint64_t opened = 0;    // 200 responses
+  uint64_t failed = 0;    // refused, reset, or not 200
+  uint64_t ended = 0;     // streams the server ended
   uint64_t events = 0;
 };
 

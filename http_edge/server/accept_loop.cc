@@ -81,7 +81,8 @@ void AcceptLoop::Stop() {
 void AcceptLoop::WaitFor(int listen_fd, absl::Duration timeout) {
   pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   const nfds_t count = listen_fd >= 0 ? 2 : 1;
-  ::poll(listen_fd >= 0 ? fds : fds + 1, count, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  ::poll(listen_fd >= 0 ? fds : fds + 1, count,
+         static_cast<int>(absl::ToInt64Milliseconds(timeout)));
 }
 
 absl::Status AcceptLoop::Run(int listen_fd, const AcceptedCallback& on_accepted) {

@@ -46,11 +46,11 @@ HandoffServer::HandoffServer(HandoffServerOptions options, const Clock* clock)
   static_assert(std::is_same<decltype(svr_sock_), std::atomic<socket_t>>::value,
                 "httplib::Server::svr_sock_ changed");
   // The hand-off calls this protected member with exactly this signature.
-  static_assert(std::is_same<decltype(&HandoffServer::process_request),
-                             bool (httplib::Server::*)(
-                                 httplib::Stream&, bool, bool&,
-                                 const std::function<void(httplib::Request&)>&)>::value,
-                "httplib::Server::process_request changed");
+  static_assert(
+      std::is_same<decltype(&HandoffServer::process_request),
+                   bool (httplib::Server::*)(httplib::Stream&, bool, bool&,
+                                             const std::function<void(httplib::Request&)>&)>::value,
+      "httplib::Server::process_request changed");
 }
 
 absl::StatusOr<int> HandoffServer::Bind(const std::string& address, int port, int backlog) {
@@ -61,7 +61,8 @@ absl::StatusOr<int> HandoffServer::Bind(const std::string& address, int port, in
   } else if (bind_to_port(address, port)) {
     bound = port;
   }
-  if (bound <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ":", port));
+  if (bound <= 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ":", port));
   // httplib listens with a backlog of 5; a connect storm needs more.
   const socket_t sock = svr_sock_;
   if (backlog > 0 && ::listen(sock, backlog) != 0) {

@@ -25,16 +25,16 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/clock.h"
-#include "httplib.h"
 #include "http_edge/server/accept_loop.h"
 #include "http_edge/server/connection_task_queue.h"
 #include "http_edge/server/request_gate.h"
+#include "httplib.h"
 
 namespace pushbroker {
 
 struct HandoffServerOptions {
   RequestGateOptions gate;
-  size_t max_threads = 512;  // threads running requests at once
+  size_t max_threads = 512;           // threads running requests at once
   AcceptLoop::AcceptFunction accept;  // null: accept4(); tests inject errors here
 };
 

@@ -15,10 +15,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "http_edge/server/epoll_wakeup.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "http_edge/json_error.h"
+#include "http_edge/server/epoll_wakeup.h"
 
 namespace pushbroker {
 namespace {
@@ -30,10 +30,10 @@ constexpr absl::Duration kTick = absl::Milliseconds(250);
 void Answer(int fd, int status, absl::string_view reason, absl::string_view code,
             absl::string_view message) {
   const std::string body = JsonErrorBody(status, code, message);
-  const std::string response =
-      absl::StrCat("HTTP/1.1 ", status, " ", reason,
-                   "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ",
-                   body.size(), "\r\n\r\n", body);
+  const std::string response = absl::StrCat(
+      "HTTP/1.1 ", status, " ", reason,
+      "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ", body.size(),
+      "\r\n\r\n", body);
   if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) return;
 }
 
@@ -119,12 +119,11 @@ void RequestGate::EvictOldestLocked() {
 }
 
 RequestGate::Verdict RequestGate::Inspect(int fd, Pending& pending, bool peer_done) {
-  const ssize_t n =
-      ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(fd, peek_buffer_.data(), peek_buffer_.size(), MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return Verdict::kClosed;
   if (n < 0) {
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? Verdict::kWaiting
-                                                                      : Verdict::kClosed;
+                                                                     : Verdict::kClosed;
   }
   const absl::string_view seen(peek_buffer_.data(), static_cast<size_t>(n));
   const size_t line_end = seen.find("\r\n");

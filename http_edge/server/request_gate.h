@@ -46,11 +46,11 @@ struct RequestGateOptions {
 // What the gate counts, for metrics.
 struct RequestGateStats {
   std::atomic<uint64_t> passed{0};
-  std::atomic<uint64_t> head_timeouts{0};    // 408
-  std::atomic<uint64_t> head_too_large{0};   // 414 and 431
-  std::atomic<uint64_t> body_refused{0};     // 411 and 413
-  std::atomic<uint64_t> body_timeouts{0};    // 408 for a body
-  std::atomic<uint64_t> evicted{0};          // closed for max_pending
+  std::atomic<uint64_t> head_timeouts{0};   // 408
+  std::atomic<uint64_t> head_too_large{0};  // 414 and 431
+  std::atomic<uint64_t> body_refused{0};    // 411 and 413
+  std::atomic<uint64_t> body_timeouts{0};   // 408 for a body
+  std::atomic<uint64_t> evicted{0};         // closed for max_pending
 };
 
 // Admit() is safe for concurrent access from multiple threads; the ready
@@ -82,14 +82,22 @@ class RequestGate {
  private:
   struct Pending {
     uint32_t served = 0;
-    uint64_t sequence = 0;    // admission order, for eviction
+    uint64_t sequence = 0;       // admission order, for eviction
     bool bytes_seen = false;     // some bytes of a head have arrived
     bool head_complete = false;  // the head is in; its body is not yet
     absl::Time deadline;
   };
   enum class Verdict {
-    kWaiting, kReady, kClosed, kTimedOut, kLineTooLong, kHeadTooLarge,
-    kBodyTimedOut, kBodyTooLarge, kLengthRequired, kBadLength,
+    kWaiting,
+    kReady,
+    kClosed,
+    kTimedOut,
+    kLineTooLong,
+    kHeadTooLarge,
+    kBodyTimedOut,
+    kBodyTooLarge,
+    kLengthRequired,
+    kBadLength,
   };
   // With the head complete (`head` through its blank line): whether its
   // body is buffered too.

@@ -1,11 +1,11 @@
 #include "http_edge/sse/sse_loop.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
-#include <sys/ioctl.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -200,7 +200,8 @@ SseLoop::WriteResult SseLoop::WriteOutbox(Connection& connection) {
     written = ::sendmsg(connection.fd, &message, MSG_NOSIGNAL);
   } while (written < 0 && errno == EINTR);
   if (written < 0) {
-    return errno == EAGAIN || errno == EWOULDBLOCK ? WriteResult::kWouldBlock : WriteResult::kFailed;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? WriteResult::kWouldBlock
+                                                   : WriteResult::kFailed;
   }
   AccountWritten(connection, static_cast<size_t>(written), clock_->Now());
   return WriteResult::kProgress;

@@ -39,9 +39,9 @@ void SseStream::EnqueueLocked(OutChunk chunk) {
 void SseStream::QueueMessageLocked(const Message& message) {
   if (message.id.offset <= queued_through_) return;  // already replayed
   queued_through_ = message.id.offset;
-  EnqueueLocked(OutChunk{
-      EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event, message.payload->data)),
-      message.published_at, message.id.offset});
+  EnqueueLocked(OutChunk{EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event,
+                                                    message.payload->data)),
+                         message.published_at, message.id.offset});
 }
 
 void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch) {

@@ -29,11 +29,13 @@ std::string B64(absl::string_view s) {
 }
 
 // A token with the given header and payload JSON, signed (or not) by hand.
-std::string Forge(const std::string& header, const std::string& payload, const std::string& signature) {
+std::string Forge(const std::string& header, const std::string& payload,
+                  const std::string& signature) {
   return absl::StrCat(B64(header), ".", B64(payload), ".", signature);
 }
 
-absl::StatusCode Code(const std::string& token, const std::vector<std::string>& secrets = {kSecret}) {
+absl::StatusCode Code(const std::string& token,
+                      const std::vector<std::string>& secrets = {kSecret}) {
   return VerifyClientToken(token, secrets, kNow, kLeeway).status().code();
 }
 
@@ -64,8 +66,9 @@ TEST(ClientTokenTest, RejectsEveryKindOfForgery) {
   const std::string good = SignClientToken("alice", kNow, kNow + absl::Hours(1), kSecret);
   const std::string payload = R"({"sub":"alice","exp":1900000000})";
   const size_t dot = good.rfind('.');
-  std::string tampered_payload = absl::StrCat(B64(R"({"alg":"HS256","typ":"JWT"})"), ".",
-                                              B64(R"({"sub":"bob","exp":1900000000})"), good.substr(dot));
+  std::string tampered_payload =
+      absl::StrCat(B64(R"({"alg":"HS256","typ":"JWT"})"), ".",
+                   B64(R"({"sub":"bob","exp":1900000000})"), good.substr(dot));
   struct Case {
     const char* name;
     std::string token;
@@ -84,7 +87,8 @@ TEST(ClientTokenTest, RejectsEveryKindOfForgery) {
       {"signature truncated", good.substr(0, good.size() - 2)},
       {"padding in a part", good + "=="},
       {"standard base64 characters", absl::StrCat(good.substr(0, dot), ".+/+/")},
-      {"header not JSON", absl::StrCat(B64("not json"), ".", B64(payload), ".", good.substr(dot + 1))},
+      {"header not JSON",
+       absl::StrCat(B64("not json"), ".", B64(payload), ".", good.substr(dot + 1))},
       {"header an array", Forge("[1]", payload, good.substr(dot + 1))},
       {"huge", std::string(10000, 'a')},
   };
@@ -96,20 +100,25 @@ TEST(ClientTokenTest, RejectsEveryKindOfForgery) {
 // Signs arbitrary claims with the real key (HMAC-SHA256 computed here with
 // OpenSSL), to reach the checks behind the signature.
 std::string SignClaims(const std::string& claims) {
-  const std::string signed_part = absl::StrCat(B64(R"({"alg":"HS256","typ":"JWT"})"), ".", B64(claims));
+  const std::string signed_part =
+      absl::StrCat(B64(R"({"alg":"HS256","typ":"JWT"})"), ".", B64(claims));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &length);
+       reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac,
+       &length);
   return absl::StrCat(signed_part, ".", B64(std::string(reinterpret_cast<char*>(mac), length)));
 }
 
 TEST(ClientTokenTest, ClaimsMustBeComplete) {
-  EXPECT_TRUE(VerifyClientToken(SignClaims(R"({"sub":"alice","exp":1900000000})"), {kSecret}, kNow, kLeeway).ok());
-  for (const char* claims : {R"({"exp":1900000000})", R"({"sub":"","exp":1900000000})",
-                             R"({"sub":42,"exp":1900000000})", R"({"sub":"alice"})",
-                             R"({"sub":"alice","exp":"1900000000"})", R"({"sub":"alice","exp":1e300})",
-                             R"({"sub":"alice","exp":1900000000,"nbf":1900000000})", R"("alice")"}) {
+  EXPECT_TRUE(
+      VerifyClientToken(SignClaims(R"({"sub":"alice","exp":1900000000})"), {kSecret}, kNow, kLeeway)
+          .ok());
+  for (const char* claims :
+       {R"({"exp":1900000000})", R"({"sub":"","exp":1900000000})", R"({"sub":42,"exp":1900000000})",
+        R"({"sub":"alice"})", R"({"sub":"alice","exp":"1900000000"})",
+        R"({"sub":"alice","exp":1e300})", R"({"sub":"alice","exp":1900000000,"nbf":1900000000})",
+        R"("alice")"}) {
     EXPECT_EQ(Code(SignClaims(claims)), absl::StatusCode::kUnauthenticated) << claims;
   }
 }

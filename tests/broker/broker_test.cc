@@ -130,7 +130,8 @@ TEST_F(BrokerTest, RejectedPublishesChangeNothing) {
   PublishRequest bad_client = ToClient("", "x");
   PublishRequest bad_ttl = ToClient("alice", "x");
   bad_ttl.ttl = absl::Seconds(-1);
-  for (const PublishRequest& request : {bad_event, bad_utf8, too_big, no_target, bad_client, bad_ttl}) {
+  for (const PublishRequest& request :
+       {bad_event, bad_utf8, too_big, no_target, bad_client, bad_ttl}) {
     EXPECT_THAT(broker_.Publish(request), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(HistoryData("alice"), (std::vector<std::string>{"kept"}));
@@ -193,7 +194,8 @@ TEST_F(BrokerTest, OpenStreamReplaysUndeliveredThenGoesLive) {
 
 TEST_F(BrokerTest, AnIdSentBackConfirmsEverythingThroughIt) {
   std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
   // The first connection was handed all three and broke before reading.
   auto lost = std::make_shared<RecordingSink>();
   ASSERT_EQ(broker_.OpenStream("alice", std::nullopt, lost)->replay.size(), 3u);
@@ -212,21 +214,23 @@ TEST_F(BrokerTest, AnIdSentBackConfirmsEverythingThroughIt) {
   EXPECT_EQ(opened->replay[0].payload->data, "2");
   // An id of another epoch confirms nothing.
   broker_.ConfirmDelivered("alice", MessageId{opened->position.epoch + 1, 3});
-  EXPECT_EQ(broker_.OpenStream("alice", std::nullopt, std::make_shared<RecordingSink>())
-                ->replay.size(),
-            1u);
+  EXPECT_EQ(
+      broker_.OpenStream("alice", std::nullopt, std::make_shared<RecordingSink>())->replay.size(),
+      1u);
 }
 
 TEST_F(BrokerTest, OpenStreamWithLastEventIdReplaysExactly) {
   std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(broker_.Publish(ToClient("alice", std::to_string(i)))->id);
   auto opened = broker_.OpenStream("alice", ids[2], std::make_shared<RecordingSink>());
   ASSERT_THAT(opened, IsOk());
   EXPECT_FALSE(opened->reset.has_value());
   ASSERT_EQ(opened->replay.size(), 2u);
   EXPECT_EQ(opened->replay[0].payload->data, "3");
 
-  auto foreign = broker_.OpenStream("alice", std::string("abc-1"), std::make_shared<RecordingSink>());
+  auto foreign =
+      broker_.OpenStream("alice", std::string("abc-1"), std::make_shared<RecordingSink>());
   EXPECT_EQ(foreign->reset, ResetReason::kForeignEpoch);
   EXPECT_EQ(foreign->replay.size(), 5u);
 }
@@ -287,8 +291,9 @@ TEST(BrokerLimitsTest, StreamsRefusedAtTheMailboxLimitLeaveNothingBehind) {
   Broker broker(BrokerOptions{}, &store, &clock);
   ASSERT_TRUE(broker.OpenStream("first", std::nullopt, std::make_shared<RecordingSink>()).ok());
   for (int i = 0; i < 100; ++i) {
-    EXPECT_EQ(broker.OpenStream("refused-" + std::to_string(i), std::nullopt,
-                                std::make_shared<RecordingSink>())
+    EXPECT_EQ(broker
+                  .OpenStream("refused-" + std::to_string(i), std::nullopt,
+                              std::make_shared<RecordingSink>())
                   .status()
                   .code(),
               absl::StatusCode::kResourceExhausted);

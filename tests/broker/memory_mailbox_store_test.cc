@@ -23,8 +23,8 @@ class MemoryMailboxStoreTest : public ::testing::Test {
  protected:
   MemoryMailboxStoreTest() : store_(RetentionPolicy{5, absl::Hours(1)}) {}
 
-  MessageId Append(const std::string& client, const std::string& data,
-                   absl::Time now = kStart, absl::Time expires = absl::InfiniteFuture()) {
+  MessageId Append(const std::string& client, const std::string& data, absl::Time now = kStart,
+                   absl::Time expires = absl::InfiniteFuture()) {
     auto appended = store_.Append({client}, Text(data), now, expires);
     EXPECT_THAT(appended, IsOk());
     return appended->front().id;

@@ -17,9 +17,9 @@ TEST(MessageIdTest, ParsesOffsetZeroAndLargestOffset) {
 }
 
 TEST(MessageIdTest, RejectsEverythingElse) {
-  for (const char* bad : {"", "-", "1-", "-1", "abc", "ABC-1", "0-5", "1-2-3", "1--2", "g-1",
-                          "1-x", " 1-1", "1-1 ", "1-18446744073709551616", "11111111111111111-1",
-                          "1-+1", "1-123456789012345678901"}) {
+  for (const char* bad :
+       {"", "-", "1-", "-1", "abc", "ABC-1", "0-5", "1-2-3", "1--2", "g-1", "1-x", " 1-1", "1-1 ",
+        "1-18446744073709551616", "11111111111111111-1", "1-+1", "1-123456789012345678901"}) {
     EXPECT_FALSE(MessageId::Parse(bad).has_value()) << bad;
   }
   EXPECT_FALSE(MessageId::Parse(absl::string_view("1-1\0", 4)).has_value());

@@ -50,12 +50,12 @@ TEST(StoreLimitsTest, OverTheBudgetTheLargestMailboxesLoseTheirOldestFirst) {
   RetentionPolicy retention;
   retention.memory_budget_bytes = 64000;  // evicts down to 63000
   MemoryMailboxStore store(retention);
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AppendTo(store, {"big"}, 1000).ok());    // 40000
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendTo(store, {"medium"}, 1000).ok()); // 20000
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 1000).ok());   // 3000
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AppendTo(store, {"big"}, 1000).ok());     // 40000
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendTo(store, {"medium"}, 1000).ok());  // 20000
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendTo(store, {"small"}, 1000).ok());    // 3000
   EXPECT_EQ(store.Stats().evicted_budget, 0u);
   ASSERT_TRUE(AppendTo(store, {"small"}, 2000).ok());  // 65000: over
-  ASSERT_TRUE(store.AwaitEvictionForTesting());  // the evictor runs on its own thread
+  ASSERT_TRUE(store.AwaitEvictionForTesting());        // the evictor runs on its own thread
   const StoreStats stats = store.Stats();
   EXPECT_LE(stats.bytes, 64000u);
   EXPECT_EQ(stats.evicted_budget, 2u);

@@ -20,7 +20,8 @@ TEST(ValidationTest, ClientIds) {
   EXPECT_THAT(ValidateClientId("a b", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ValidateClientId("a/b", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ValidateClientId("a\nb", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ValidateClientId("caf\xc3\xa9", kLimits), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateClientId("caf\xc3\xa9", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(ValidateClientId(std::string(128, 'a'), kLimits).ok());
   EXPECT_EQ(ValidateClientId(std::string(129, 'a'), kLimits).code(),
             absl::StatusCode::kInvalidArgument);
@@ -47,11 +48,11 @@ TEST(ValidationTest, DataMustBeUtf8WithinTheLimit) {
 TEST(ValidationTest, Utf8Rules) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80"));  // CJK and emoji
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));              // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));          // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));      // above U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));              // truncated
-  EXPECT_FALSE(IsValidUtf8("\x80"));                  // stray continuation
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));                                  // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));                              // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));                          // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));                                  // truncated
+  EXPECT_FALSE(IsValidUtf8("\x80"));                                      // stray continuation
 }
 
 }  // namespace

@@ -41,8 +41,9 @@ class ApiKeysTest : public BrokerFixture {
 };
 
 TEST_F(ApiKeysTest, EveryCallNeedsAListedKey) {
-  for (const std::string& authorization : {std::string(), std::string("Bearer wrong-key-0123456789"),
-                                           std::string("Basic ") + kKeyA, std::string(kKeyA)}) {
+  for (const std::string& authorization :
+       {std::string(), std::string("Bearer wrong-key-0123456789"), std::string("Basic ") + kKeyA,
+        std::string(kKeyA)}) {
     grpc::Status status = PublishWith(authorization, "refused");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << authorization;
     EXPECT_FALSE(status.error_message().empty());
@@ -53,7 +54,8 @@ TEST_F(ApiKeysTest, EveryCallNeedsAListedKey) {
   v1::GetClientRequest get;
   get.set_client_id("alice");
   v1::ClientInfo info;
-  EXPECT_EQ(stub_->GetClient(&get_context, get, &info).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stub_->GetClient(&get_context, get, &info).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   grpc::ClientContext stream_context;
   auto stream = stub_->PublishStream(&stream_context);
   v1::PublishRequest request;
@@ -77,8 +79,9 @@ TEST_F(ApiKeysTest, EveryCallNeedsAListedKey) {
 
 TEST_F(ApiKeysTest, TheBearerSchemeIsReadAsRfc7235WritesIt) {
   // RFC 7235: the scheme in any case, then one or more spaces or tabs.
-  for (const std::string& spelling : {std::string("Bearer  ") + kKeyA, std::string("bearer ") + kKeyA,
-                                      std::string("BEARER   ") + kKeyA}) {
+  for (const std::string& spelling :
+       {std::string("Bearer  ") + kKeyA, std::string("bearer ") + kKeyA,
+        std::string("BEARER   ") + kKeyA}) {
     EXPECT_TRUE(PublishWith(spelling, "accepted").ok()) << spelling;
   }
   EXPECT_EQ(PublishWith(std::string("Bearer") + kKeyA, "refused").error_code(),
@@ -91,7 +94,8 @@ TEST_F(ApiKeysTest, HealthStaysOpenForProbes) {
 }
 
 TEST_F(ApiKeysTest, KeysRotateWithoutARestart) {
-  EXPECT_EQ(PublishWith(std::string("Bearer ") + kKeyB, "x").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(PublishWith(std::string("Bearer ") + kKeyB, "x").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   WriteKeys({kKeyA, kKeyB});
   ASSERT_THAT(app_->ReloadSecrets(), IsOk());
   EXPECT_TRUE(PublishWith(std::string("Bearer ") + kKeyB, "x").ok());
@@ -100,7 +104,8 @@ TEST_F(ApiKeysTest, KeysRotateWithoutARestart) {
   while (absl::Now() < deadline && PublishWith(std::string("Bearer ") + kKeyA, "x").ok()) {
     absl::SleepFor(absl::Milliseconds(200));
   }
-  EXPECT_EQ(PublishWith(std::string("Bearer ") + kKeyA, "x").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(PublishWith(std::string("Bearer ") + kKeyA, "x").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(ApiKeysTest, PushctlSendsItsKey) {

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -26,9 +26,9 @@ namespace pushbroker::testing {
 namespace {
 
 TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
-  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
-                               "--http_port=0", "--admin_port=0", "--retry_ms=2500",
-                               "--drain_spread=0s"});
+  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1",
+                                             "--grpc_port=0", "--http_port=0", "--admin_port=0",
+                                             "--retry_ms=2500", "--drain_spread=0s"});
   BrokerPorts ports;
   ASSERT_TRUE(WaitForBrokerPorts(broker, &ports)) << broker.stderr_text;
   const int grpc_port = ports.grpc;
@@ -62,7 +62,8 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(ready->status, 200);
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("pushbroker_publishes_total{target=\"client\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("pushbroker_publishes_total{target=\"client\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(metrics->body.find("pushbroker_live_streams 1\n"), std::string::npos);
 
   ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
@@ -75,14 +76,16 @@ TEST(BinaryTest, StartsServesAndStopsCleanlyOnSigterm) {
 TEST(BinaryTest, ABadFlagValueIsNamedAndExitsNonZero) {
   ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--http_port=70000"});
   std::smatch match;
-  EXPECT_TRUE(broker.WaitFor(std::regex("--http_port=70000 is not a port"), &match, absl::Seconds(10)))
+  EXPECT_TRUE(
+      broker.WaitFor(std::regex("--http_port=70000 is not a port"), &match, absl::Seconds(10)))
       << broker.stderr_text;
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
 }
 
 TEST(BinaryTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
   ChildProcess broker = ChildProcess::Spawn(
-      {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--admin_port=0", "--retry_ms=4444"},
+      {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--admin_port=0",
+       "--retry_ms=4444"},
       {"PUSH_BROKER_HTTP_PORT=0", "PUSH_BROKER_RETRY_MS=1111", "PUSH_BROKER_HEARTBEAT_MS=150"});
   std::smatch match;
   ASSERT_TRUE(broker.WaitFor(std::regex("\"http_port\":(\\d+)"), &match, absl::Seconds(10)))
@@ -90,13 +93,14 @@ TEST(BinaryTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
   auto stream = SseClient::Open(std::stoi(match[1]), "/v1/events?client_id=alice");
   ASSERT_NE(stream, nullptr);
   EXPECT_FALSE(stream->Next(absl::Milliseconds(600)).has_value());
-  EXPECT_EQ(stream->parser().retry_ms(), 4444u);       // the command line beat the environment
-  EXPECT_GE(stream->parser().comments(), 2u);          // heartbeat_ms came from the environment
+  EXPECT_EQ(stream->parser().retry_ms(), 4444u);  // the command line beat the environment
+  EXPECT_GE(stream->parser().comments(), 2u);     // heartbeat_ms came from the environment
 }
 
 TEST(BinaryTest, LogsAreOneJsonObjectPerLine) {
-  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
-                                             "--http_port=0", "--admin_port=0", "--drain_spread=0s"});
+  ChildProcess broker =
+      ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                           "--http_port=0", "--admin_port=0", "--drain_spread=0s"});
   std::smatch match;
   ASSERT_TRUE(broker.WaitFor(std::regex("\"http_port\":(\\d+)"), &match, absl::Seconds(10)));
   {
@@ -114,7 +118,8 @@ TEST(BinaryTest, LogsAreOneJsonObjectPerLine) {
   for (std::string line; std::getline(text, line);) {
     nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << "not a JSON object: " << line;
-    ASSERT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("event")) << line;
+    ASSERT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("event"))
+        << line;
     lines.push_back(parsed);
   }
   auto find = [&lines](const std::string& event) -> const nlohmann::json* {
@@ -135,8 +140,9 @@ TEST(BinaryTest, LogsAreOneJsonObjectPerLine) {
 }
 
 TEST(BinaryTest, LogLevelWarnKeepsInfoOut) {
-  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
-                                             "--http_port=0", "--admin_port=0", "--log_level=warn"});
+  ChildProcess broker =
+      ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                           "--http_port=0", "--admin_port=0", "--log_level=warn"});
   absl::SleepFor(absl::Milliseconds(500));
   ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 0);
@@ -145,22 +151,27 @@ TEST(BinaryTest, LogLevelWarnKeepsInfoOut) {
 }
 
 TEST(BinaryTest, ReflectionCanBeTurnedOff) {
-  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
-                                             "--http_port=0", "--admin_port=0", "--reflection=false"});
+  ChildProcess broker =
+      ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                           "--http_port=0", "--admin_port=0", "--reflection=false"});
   std::smatch match;
   ASSERT_TRUE(broker.WaitFor(std::regex("\"grpc_port\":(\\d+)"), &match, absl::Seconds(10)));
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", match[1].str()), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", match[1].str()),
+                                     grpc::InsecureChannelCredentials());
   std::string response;
-  grpc::Status status = RawGrpcCall(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                    std::string("\x3a\x00", 2), &response);
+  grpc::Status status =
+      RawGrpcCall(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                  std::string("\x3a\x00", 2), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(HealthStatus(channel, ""), 1);  // probes still work
 }
 
 TEST(BinaryTest, ABadEnvironmentValueIsNamed) {
-  ChildProcess broker = ChildProcess::Spawn({PUSH_BROKER_PATH}, {"PUSH_BROKER_MAX_CONNECTIONS=lots"});
+  ChildProcess broker =
+      ChildProcess::Spawn({PUSH_BROKER_PATH}, {"PUSH_BROKER_MAX_CONNECTIONS=lots"});
   std::smatch match;
-  EXPECT_TRUE(broker.WaitFor(std::regex("PUSH_BROKER_MAX_CONNECTIONS='lots'"), &match, absl::Seconds(10)))
+  EXPECT_TRUE(
+      broker.WaitFor(std::regex("PUSH_BROKER_MAX_CONNECTIONS='lots'"), &match, absl::Seconds(10)))
       << broker.stderr_text;
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
 }

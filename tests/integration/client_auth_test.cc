@@ -35,7 +35,8 @@ class ClientAuthTest : public BrokerFixture {
     for (const std::string& secret : secrets) file << secret << "\n";
   }
 
-  static std::string Token(const std::string& client, absl::Duration ttl, const char* secret = kSecretA) {
+  static std::string Token(const std::string& client, absl::Duration ttl,
+                           const char* secret = kSecretA) {
     const absl::Time now = absl::Now();
     return SignClientToken(client, now, now + ttl, secret);
   }
@@ -65,7 +66,8 @@ TEST_F(ClientAuthTest, AValidTokenOpensTheStreamThreeWays) {
 TEST_F(ClientAuthTest, AttacksGetClearErrorsAndChangeNothing) {
   const std::string kept_id = PublishTo("alice", "kept");
   const std::string good = Token("alice", absl::Hours(1));
-  const std::string payload_b64 = good.substr(good.find('.') + 1, good.rfind('.') - good.find('.') - 1);
+  const std::string payload_b64 =
+      good.substr(good.find('.') + 1, good.rfind('.') - good.find('.') - 1);
   struct Attack {
     const char* name;
     std::string query;
@@ -76,7 +78,8 @@ TEST_F(ClientAuthTest, AttacksGetClearErrorsAndChangeNothing) {
       {"no token", "", 401, "no token"},
       {"garbage", "&token=garbage", 401, "malformed"},
       {"expired", "&token=" + Token("alice", -absl::Minutes(5)), 401, "expired"},
-      {"forged (other secret)", "&token=" + Token("alice", absl::Hours(1), kSecretB), 401, "bad signature"},
+      {"forged (other secret)", "&token=" + Token("alice", absl::Hours(1), kSecretB), 401,
+       "bad signature"},
       {"alg none", "&token=eyJhbGciOiJub25lIn0." + payload_b64 + ".", 401, "HS256"},
       {"bob's token for alice", "&token=" + Token("bob", absl::Hours(1)), 403, "another client"},
   };
@@ -112,7 +115,8 @@ TEST_F(ClientAuthTest, AStreamEndsWhenItsTokenExpires) {
   auto expired = stream->Next(absl::Seconds(6));
   ASSERT_TRUE(expired.has_value());
   EXPECT_EQ(expired->type, "token-expired");
-  EXPECT_EQ(expired->last_event_id, first->last_event_id);  // the page resumes after its last message
+  EXPECT_EQ(expired->last_event_id,
+            first->last_event_id);  // the page resumes after its last message
   EXPECT_TRUE(stream->WaitForEnd());
   // A fresh token and the last id lose nothing.
   PublishTo("alice", "after expiry");
@@ -151,7 +155,8 @@ TEST_F(ClientAuthTest, RotatingTheSecretsFileTakesEffectWithoutARestart) {
   WriteSecrets({kSecretB});  // A retired; noticed by the file watcher
   const absl::Time deadline = absl::Now() + absl::Seconds(6);
   int status = 0;
-  while (absl::Now() < deadline && (status = OpenStream("alice", {}, "&token=" + old_token)->status()) != 401) {
+  while (absl::Now() < deadline &&
+         (status = OpenStream("alice", {}, "&token=" + old_token)->status()) != 401) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_EQ(status, 401);
@@ -164,8 +169,8 @@ TEST(ClientAuthOpenTest, IssueClientTokenNeedsSecrets) {
   // Without --client_token_secret_file the broker runs open and cannot sign.
   auto app = BrokerApp::Start(TestAppOptions());
   ASSERT_THAT(app, IsOk());
-  auto stub = v1::Broker::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*app)->grpc_port()),
-                                                      grpc::InsecureChannelCredentials()));
+  auto stub = v1::Broker::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*app)->grpc_port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   v1::IssueClientTokenRequest request;
   request.set_client_id("alice");

@@ -21,8 +21,8 @@ namespace {
 
 TEST(DrainTest, SigtermDrainsStreamsGracefullyAndExitsInTime) {
   ChildProcess broker = ChildProcess::Spawn(
-      {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--http_port=0", "--admin_port=0",
-       "--retry_ms=1000", "--drain_spread=1500ms", "--shutdown_grace=6s"});
+      {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--http_port=0",
+       "--admin_port=0", "--retry_ms=1000", "--drain_spread=1500ms", "--shutdown_grace=6s"});
   BrokerPorts ports;
   ASSERT_TRUE(WaitForBrokerPorts(broker, &ports)) << broker.stderr_text;
   std::smatch match;
@@ -38,7 +38,8 @@ TEST(DrainTest, SigtermDrainsStreamsGracefullyAndExitsInTime) {
     ASSERT_EQ(streams.back()->status(), 200);
   }
 
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
+                                     grpc::InsecureChannelCredentials());
   auto stub = v1::Broker::NewStub(channel);
   ASSERT_EQ(HealthStatus(channel, "pushbroker.v1.Broker"), 1);
 

@@ -37,8 +37,7 @@ Defaults FlagsFromHelp(const std::string& help) {
     const auto from = text.begin() + it->position();
     if (!std::regex_search(from, text.end(), value, default_value)) continue;
     const std::string text_value = value[1];
-    defaults[(*it)[1]] =
-        std::string(absl::StripSuffix(absl::StripPrefix(text_value, "\""), "\""));
+    defaults[(*it)[1]] = std::string(absl::StripSuffix(absl::StripPrefix(text_value, "\""), "\""));
   }
   return defaults;
 }
@@ -74,7 +73,8 @@ bool SameDefault(const std::string& a, const std::string& b) {
 
 TEST(FlagsDocTest, TheFlagsTableMatchesHelpfullNameForNameAndDefaultForDefault) {
   // absl's --helpfull exits 1 after printing; what matters is what it prints.
-  const testing::CommandResult help = testing::RunCommand(absl::StrCat(PUSH_BROKER_PATH, " --helpfull 2>&1"));
+  const testing::CommandResult help =
+      testing::RunCommand(absl::StrCat(PUSH_BROKER_PATH, " --helpfull 2>&1"));
   const Defaults binary = FlagsFromHelp(help.output);
   ASSERT_GT(binary.size(), 40u) << help.output;
 
@@ -95,8 +95,8 @@ TEST(FlagsDocTest, TheFlagsTableMatchesHelpfullNameForNameAndDefaultForDefault) 
     }
   }
   for (const auto& [name, value] : documented) {
-    EXPECT_TRUE(binary.count(name)) << "docs/flags.md documents --" << name
-                                    << ", which push-broker does not define";
+    EXPECT_TRUE(binary.count(name))
+        << "docs/flags.md documents --" << name << ", which push-broker does not define";
   }
 }
 

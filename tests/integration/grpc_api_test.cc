@@ -78,14 +78,16 @@ TEST_F(GrpcApiTest, UnknownClientsAreNotFound) {
     v1::HistoryRequest request;
     request.set_client_id("ghost");
     v1::HistoryResponse response;
-    EXPECT_EQ(stub_->History(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub_->History(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext context;
     v1::DisconnectRequest request;
     request.set_client_id("ghost");
     v1::DisconnectResponse response;
-    EXPECT_EQ(stub_->Disconnect(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub_->Disconnect(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext context;
@@ -292,8 +294,9 @@ TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
   const std::string symbol = "pushbroker.v1.Broker";
   std::string request = std::string("\x22", 1) + static_cast<char>(symbol.size()) + symbol;
   std::string response;
-  grpc::Status status = RawGrpcCall(
-      channel_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", request, &response);
+  grpc::Status status =
+      RawGrpcCall(channel_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                  request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   // ServerReflectionResponse.file_descriptor_response (4).file_descriptor_proto (1).
@@ -319,16 +322,17 @@ TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
   ASSERT_EQ(broker->service_size(), 1);
   std::vector<std::string> methods;
   for (const auto& method : broker->service(0).method()) methods.push_back(method.name());
-  EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe", "Unsubscribe",
-                                               "GetClient", "History", "Disconnect", "DeleteClient",
-                                               "IssueClientToken"}));
+  EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe",
+                                               "Unsubscribe", "GetClient", "History", "Disconnect",
+                                               "DeleteClient", "IssueClientToken"}));
 }
 
 TEST_F(GrpcApiTest, PushctlPublishesAndReads) {
   StartBroker();
   const std::string target = absl::StrCat("--target=127.0.0.1:", app_->grpc_port());
-  const std::string publish = absl::StrCat(PUSHCTL_PATH, " ", target,
-                                           " publish --client_id=alice --event=greet 'hello from pushctl' > /dev/null");
+  const std::string publish =
+      absl::StrCat(PUSHCTL_PATH, " ", target,
+                   " publish --client_id=alice --event=greet 'hello from pushctl' > /dev/null");
   ASSERT_EQ(std::system(publish.c_str()), 0);
   auto history = History("alice");
   ASSERT_EQ(history.messages_size(), 1);

@@ -40,7 +40,8 @@ TEST_F(HostileClientsTest, AnOversizedHeadIs431Json) {
   StartBroker();
   auto connection = Connect();
   std::string head = "GET /v1/events?client_id=alice HTTP/1.1\r\nHost: x\r\n";
-  for (int i = 0; i < 10; ++i) head += "X-Filler-" + std::to_string(i) + ": " + std::string(4000, 'f') + "\r\n";
+  for (int i = 0; i < 10; ++i)
+    head += "X-Filler-" + std::to_string(i) + ": " + std::string(4000, 'f') + "\r\n";
   head += "\r\n";
   ASSERT_TRUE(connection->Send(head));
   const std::string response = connection->ReadUntilClose();
@@ -57,7 +58,8 @@ TEST_F(HostileClientsTest, AnEndlessHeadIsCutAtTheLimitNotBuffered) {
   std::string head = "GET / HTTP/1.1\r\n";
   while (head.size() < 64 * 1024) head += "X-More: " + std::string(100, 'm') + "\r\n";
   connection->Send(head);  // may fail part-way once the server closes
-  EXPECT_EQ(StatusLineOf(connection->ReadUntilClose()), "HTTP/1.1 431 Request Header Fields Too Large");
+  EXPECT_EQ(StatusLineOf(connection->ReadUntilClose()),
+            "HTTP/1.1 431 Request Header Fields Too Large");
 }
 
 TEST_F(HostileClientsTest, ATooLongRequestLineIs414Json) {
@@ -191,7 +193,8 @@ TEST_F(HostileClientsTest, KeepAliveAndPipelinedRequestsStillWork) {
   ASSERT_TRUE(connection->Send(favicon + favicon));
   std::string both = connection->ReadUntilClose(absl::Milliseconds(300));
   size_t answers = 0;
-  for (size_t at = both.find("HTTP/1.1 204"); at != std::string::npos; at = both.find("HTTP/1.1 204", at + 1)) {
+  for (size_t at = both.find("HTTP/1.1 204"); at != std::string::npos;
+       at = both.find("HTTP/1.1 204", at + 1)) {
     ++answers;
   }
   EXPECT_EQ(answers, 2u);

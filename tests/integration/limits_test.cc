@@ -117,7 +117,8 @@ TEST_F(LimitsTest, PublishRateIsPerApiKey) {
   });
   const std::string key_a = "Bearer rate-key-a-0123456789";
   const std::string key_b = "Bearer rate-key-b-0123456789";
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(PublishData("alice", "a" + std::to_string(i), key_a).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(PublishData("alice", "a" + std::to_string(i), key_a).ok());
   grpc::Status refused = PublishData("alice", "one too many", key_a);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(refused.error_message().find("--publish_rate_per_key"), std::string::npos);
@@ -158,7 +159,7 @@ TEST_F(LimitsTest, TheMemoryBudgetEvictsTheLargestMailboxAndReplayPastItResets) 
   });
   const std::string kilobyte(1024 - kMessageOverheadBytes, 'k');  // counts as 1 KiB
   const std::string first_big = PublishTo("big", kilobyte);
-  for (int i = 0; i < 59; ++i) PublishTo("big", kilobyte);  // 60 KiB
+  for (int i = 0; i < 59; ++i) PublishTo("big", kilobyte);    // 60 KiB
   for (int i = 0; i < 30; ++i) PublishTo("small", kilobyte);  // 30 KiB
   EXPECT_EQ(History("big").messages_size(), 60);
   for (int i = 0; i < 15; ++i) PublishTo("newcomer", kilobyte);  // past 100 KiB

@@ -36,8 +36,10 @@ TEST_F(ListenersTest, ABodyOverTheLimitIs413BeforeAnythingReadsIt) {
   StartBroker();
   auto connection = Connect(app_->http_port());
   // Announces 512 MiB and sends the first bytes; nothing is buffered for it.
-  ASSERT_TRUE(connection->Send("POST /v1/events?client_id=alice HTTP/1.1\r\nHost: x\r\n"
-                               "Content-Length: 536870912\r\n\r\n" + std::string(4096, 'b')));
+  ASSERT_TRUE(
+      connection->Send("POST /v1/events?client_id=alice HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: 536870912\r\n\r\n" +
+                       std::string(4096, 'b')));
   const std::string response = connection->ReadUntilClose();
   EXPECT_EQ(StatusLineOf(response), "HTTP/1.1 413 Payload Too Large");
   EXPECT_NE(response.find("\"error\":\"body_too_large\""), std::string::npos) << response;
@@ -48,11 +50,13 @@ TEST_F(ListenersTest, ABodyOverTheLimitIs413BeforeAnythingReadsIt) {
 TEST_F(ListenersTest, ABodyWithoutALengthIs411AndABadLength400) {
   StartBroker();
   auto chunked = Connect(app_->http_port());
-  ASSERT_TRUE(chunked->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\n"
-                            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      chunked->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
   EXPECT_EQ(StatusLineOf(chunked->ReadUntilClose()), "HTTP/1.1 411 Length Required");
   auto bad = Connect(app_->http_port());
-  ASSERT_TRUE(bad->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"));
+  ASSERT_TRUE(
+      bad->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"));
   EXPECT_EQ(StatusLineOf(bad->ReadUntilClose()), "HTTP/1.1 400 Bad Request");
   // A body within the limit reaches the route, which answers as it does.
   httplib::Client http("127.0.0.1", app_->http_port());
@@ -69,8 +73,9 @@ TEST_F(ListenersTest, DrippingBodiesHoldNoThreadAndTimeOutWith408) {
   std::vector<std::unique_ptr<RawConnection>> drippers;
   for (int i = 0; i < 40; ++i) {
     drippers.push_back(Connect(app_->http_port()));
-    ASSERT_TRUE(drippers.back()->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\n"
-                                      "Content-Length: 1000\r\n\r\nab"));
+    ASSERT_TRUE(
+        drippers.back()->Send("POST /v1/poll?client_id=a HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 1000\r\n\r\nab"));
   }
   // Ten times more drippers than request threads: others are served at
   // once, well before the drippers' body timeout could free a thread.
@@ -127,10 +132,12 @@ TEST_F(ListenersTest, TransientAcceptErrorsLeaveTheEdgeListening) {
   httplib::Client admin("127.0.0.1", app_->admin_port());
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("pushbroker_accept_errors_total{listener=\"http\",kind=\"resource\"} 3\n"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics->body.find("pushbroker_accept_errors_total{listener=\"http\",kind=\"resource\"} 3\n"),
+      std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find("pushbroker_accept_errors_total{listener=\"http\",kind=\"connection\"} 2\n"),
+  EXPECT_NE(metrics->body.find(
+                "pushbroker_accept_errors_total{listener=\"http\",kind=\"connection\"} 2\n"),
             std::string::npos);
 }
 
@@ -147,9 +154,9 @@ TEST_F(ListenersTest, AListenerThatDiesTurnsReadinessOff) {
 }
 
 TEST(ListenersBinaryTest, TheRealBinaryRidesOutItsDescriptorLimit) {
-  ChildProcess broker = ChildProcess::Spawn({"/usr/bin/prlimit", "--nofile=200:200", PUSH_BROKER_PATH,
-                                             "--bind_address=127.0.0.1", "--grpc_port=0", "--http_port=0",
-                                             "--admin_port=0", "--drain_spread=0s"});
+  ChildProcess broker = ChildProcess::Spawn(
+      {"/usr/bin/prlimit", "--nofile=200:200", PUSH_BROKER_PATH, "--bind_address=127.0.0.1",
+       "--grpc_port=0", "--http_port=0", "--admin_port=0", "--drain_spread=0s"});
   BrokerPorts ports;
   ASSERT_TRUE(WaitForBrokerPorts(broker, &ports)) << broker.stderr_text;
   const int http_port = ports.http;
@@ -175,7 +182,8 @@ TEST(ListenersBinaryTest, TheRealBinaryRidesOutItsDescriptorLimit) {
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
   std::smatch errors;
-  const std::regex resource("pushbroker_accept_errors_total\\{listener=\"http\",kind=\"resource\"\\} (\\d+)");
+  const std::regex resource(
+      "pushbroker_accept_errors_total\\{listener=\"http\",kind=\"resource\"\\} (\\d+)");
   ASSERT_TRUE(std::regex_search(metrics->body, errors, resource)) << metrics->body;
   EXPECT_GT(std::stoi(errors[1]), 0);
   ASSERT_EQ(::kill(broker.pid, SIGTERM), 0);

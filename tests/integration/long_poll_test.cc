@@ -129,8 +129,9 @@ TEST_F(LongPollTest, DisconnectEndsAWaitingPollWithRetryAdvice) {
 TEST_F(LongPollTest, BadRequestsGetJsonErrors) {
   StartBroker([](AppOptions& options) { options.http.max_connections = 1; });
   httplib::Client http("127.0.0.1", app_->http_port());
-  for (const char* target : {"/v1/poll", "/v1/poll?client_id=a%20b", "/v1/poll?client_id=a&timeout_ms=-1",
-                             "/v1/poll?client_id=a&timeout_ms=60001", "/v1/poll?client_id=a&timeout_ms=soon"}) {
+  for (const char* target :
+       {"/v1/poll", "/v1/poll?client_id=a%20b", "/v1/poll?client_id=a&timeout_ms=-1",
+        "/v1/poll?client_id=a&timeout_ms=60001", "/v1/poll?client_id=a&timeout_ms=soon"}) {
     auto res = http.Get(target);
     ASSERT_TRUE(res) << target;
     EXPECT_EQ(res->status, 400) << target;
@@ -158,7 +159,8 @@ TEST_F(LongPollTest, ShutdownAnswersWaitingPollsPromptly) {
   const absl::Time start = absl::Now();
   httplib::Client http("127.0.0.1", app_->http_port());
   http.set_read_timeout(30, 0);
-  auto res = http.Get(absl::StrCat("/v1/poll?client_id=alice&timeout_ms=30000&after=", cursor).c_str());
+  auto res =
+      http.Get(absl::StrCat("/v1/poll?client_id=alice&timeout_ms=30000&after=", cursor).c_str());
   stopper.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   if (res) {

@@ -23,18 +23,21 @@ class MetricsTest : public BrokerFixture {
     if (!res) return nullptr;
     EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     // One file per process: CTest runs test cases in parallel processes.
-    const std::string input = ::testing::TempDir() + "/metrics_" + std::to_string(::getpid()) + ".txt";
+    const std::string input =
+        ::testing::TempDir() + "/metrics_" + std::to_string(::getpid()) + ".txt";
     FILE* file = std::fopen(input.c_str(), "w");
     std::fwrite(res->body.data(), 1, res->body.size(), file);
     std::fclose(file);
-    const CommandResult parsed = RunCommand(absl::StrCat("/usr/bin/python3 ", PARSE_METRICS_PATH, " < ", input));
+    const CommandResult parsed =
+        RunCommand(absl::StrCat("/usr/bin/python3 ", PARSE_METRICS_PATH, " < ", input));
     EXPECT_EQ(parsed.exit_status, 0) << "the parser rejected:\n" << res->body;
     return nlohmann::json::parse(parsed.output, nullptr, false);
   }
 
   // The value of one sample, or -1 when it is missing.
   static double Value(const nlohmann::json& metrics, const std::string& family,
-                      const std::string& sample, const nlohmann::json& labels = nlohmann::json::object()) {
+                      const std::string& sample,
+                      const nlohmann::json& labels = nlohmann::json::object()) {
     if (!metrics.contains(family)) return -1;
     for (const auto& s : metrics[family]["samples"]) {
       if (s[0] == sample && s[1] == labels) return s[2];
@@ -67,22 +70,35 @@ TEST_F(MetricsTest, ScrapeParsesAndCountsWhatHappened) {
   EXPECT_EQ(Value(metrics, "pushbroker_mailbox_messages", "pushbroker_mailbox_messages"), 2);
   // prometheus_client names counter families without _total.
   EXPECT_EQ(metrics["pushbroker_publishes"]["type"], "counter");
-  EXPECT_EQ(Value(metrics, "pushbroker_publishes", "pushbroker_publishes_total", {{"target", "client"}}), 3);
-  EXPECT_EQ(Value(metrics, "pushbroker_publishes", "pushbroker_publishes_total", {{"target", "broadcast"}}), 1);
+  EXPECT_EQ(
+      Value(metrics, "pushbroker_publishes", "pushbroker_publishes_total", {{"target", "client"}}),
+      3);
+  EXPECT_EQ(Value(metrics, "pushbroker_publishes", "pushbroker_publishes_total",
+                  {{"target", "broadcast"}}),
+            1);
   EXPECT_EQ(Value(metrics, "pushbroker_messages_delivered", "pushbroker_messages_delivered_total",
-                  {{"target", "client"}}), 3);
+                  {{"target", "client"}}),
+            3);
   EXPECT_EQ(Value(metrics, "pushbroker_messages_dropped", "pushbroker_messages_dropped_total",
-                  {{"reason", "capacity"}}), 2);
-  EXPECT_EQ(Value(metrics, "pushbroker_resets", "pushbroker_resets_total", {{"reason", "foreign_epoch"}}), 1);
+                  {{"reason", "capacity"}}),
+            2);
+  EXPECT_EQ(
+      Value(metrics, "pushbroker_resets", "pushbroker_resets_total", {{"reason", "foreign_epoch"}}),
+      1);
   EXPECT_EQ(Value(metrics, "pushbroker_replays", "pushbroker_replays_total"), 1);
   EXPECT_EQ(Value(metrics, "pushbroker_grpc_requests", "pushbroker_grpc_requests_total",
-                  {{"method", "Publish"}, {"code", "OK"}}), 4);
+                  {{"method", "Publish"}, {"code", "OK"}}),
+            4);
   EXPECT_EQ(Value(metrics, "pushbroker_grpc_requests", "pushbroker_grpc_requests_total",
-                  {{"method", "GetClient"}, {"code", "NOT_FOUND"}}), 1);
+                  {{"method", "GetClient"}, {"code", "NOT_FOUND"}}),
+            1);
   EXPECT_EQ(metrics["pushbroker_publish_to_write_seconds"]["type"], "histogram");
-  EXPECT_GE(Value(metrics, "pushbroker_publish_to_write_seconds", "pushbroker_publish_to_write_seconds_count"), 3);
-  EXPECT_GE(Value(metrics, "pushbroker_publish_to_write_seconds", "pushbroker_publish_to_write_seconds_bucket",
-                  {{"le", "+Inf"}}), 3);
+  EXPECT_GE(Value(metrics, "pushbroker_publish_to_write_seconds",
+                  "pushbroker_publish_to_write_seconds_count"),
+            3);
+  EXPECT_GE(Value(metrics, "pushbroker_publish_to_write_seconds",
+                  "pushbroker_publish_to_write_seconds_bucket", {{"le", "+Inf"}}),
+            3);
   EXPECT_GT(Value(metrics, "process_resident_memory_bytes", "process_resident_memory_bytes"), 1e6);
   EXPECT_GT(Value(metrics, "process_open_fds", "process_open_fds"), 3);
   EXPECT_GT(Value(metrics, "process_threads", "process_threads"), 2);
@@ -104,7 +120,8 @@ TEST_F(MetricsTest, SlowConsumersAndStreamEndsAreCounted) {
                       {{"reason", "write_failed"}}),
             1);
   EXPECT_EQ(Value(metrics, "pushbroker_slow_consumer_disconnects",
-                  "pushbroker_slow_consumer_disconnects_total"), 0);
+                  "pushbroker_slow_consumer_disconnects_total"),
+            0);
 }
 
 }  // namespace

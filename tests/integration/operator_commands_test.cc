@@ -22,11 +22,12 @@ class OperatorCommandsTest : public BrokerFixture {
  protected:
   // `grpcurl -plaintext -d JSON HOST SERVICE/METHOD`; fails the test on an
   // error status unless `expected` says otherwise.
-  nlohmann::json Call(const std::string& service, const std::string& method, const std::string& json,
-                      grpc::StatusCode expected = grpc::StatusCode::OK) {
+  nlohmann::json Call(const std::string& service, const std::string& method,
+                      const std::string& json, grpc::StatusCode expected = grpc::StatusCode::OK) {
     std::string response;
     grpc::Status status = reflection_->Call(service, method, json, &response);
-    EXPECT_EQ(status.error_code(), expected) << service << "/" << method << ": " << status.error_message();
+    EXPECT_EQ(status.error_code(), expected)
+        << service << "/" << method << ": " << status.error_message();
     return status.ok() ? nlohmann::json::parse(response) : nlohmann::json();
   }
 
@@ -55,10 +56,12 @@ TEST_F(OperatorCommandsTest, ListAndDescribeEveryService) {
 
 TEST_F(OperatorCommandsTest, HealthCheckAndWatch) {
   EXPECT_EQ(Call("grpc.health.v1.Health", "Check", "{}")["status"], "SERVING");
-  EXPECT_EQ(Call("grpc.health.v1.Health", "Check", R"({"service":"pushbroker.v1.Broker"})")["status"],
-            "SERVING");
+  EXPECT_EQ(
+      Call("grpc.health.v1.Health", "Check", R"({"service":"pushbroker.v1.Broker"})")["status"],
+      "SERVING");
   EXPECT_EQ(Call("grpc.health.v1.Health", "Watch", "{}")["status"], "SERVING");
-  Call("grpc.health.v1.Health", "Check", R"({"service":"no.such.Service"})", grpc::StatusCode::NOT_FOUND);
+  Call("grpc.health.v1.Health", "Check", R"({"service":"no.such.Service"})",
+       grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(OperatorCommandsTest, EveryBrokerMethodFromJson) {
@@ -66,7 +69,8 @@ TEST_F(OperatorCommandsTest, EveryBrokerMethodFromJson) {
   const nlohmann::json published =
       Call(broker, "Publish", R"({"client_id":"alice","data":"hi","event":"greet"})");
   ASSERT_TRUE(published.contains("id")) << published;
-  const nlohmann::json streamed = Call(broker, "PublishStream", R"({"client_id":"alice","data":"again"})");
+  const nlohmann::json streamed =
+      Call(broker, "PublishStream", R"({"client_id":"alice","data":"again"})");
   EXPECT_TRUE(streamed.contains("id")) << streamed;
   Call(broker, "Subscribe", R"({"client_id":"alice","topic":"room-1"})");
   const nlohmann::json room = Call(broker, "Publish", R"({"topic":"room-1","data":"hello room"})");
@@ -79,7 +83,8 @@ TEST_F(OperatorCommandsTest, EveryBrokerMethodFromJson) {
   EXPECT_EQ(history["messages"][0]["id"], published["id"]);
   Call(broker, "Unsubscribe", R"({"client_id":"alice","topic":"room-1"})");
   Call(broker, "Disconnect", R"({"client_id":"alice","retry_ms":1000})");
-  Call(broker, "IssueClientToken", R"({"client_id":"alice"})", grpc::StatusCode::FAILED_PRECONDITION);
+  Call(broker, "IssueClientToken", R"({"client_id":"alice"})",
+       grpc::StatusCode::FAILED_PRECONDITION);
   Call(broker, "DeleteClient", R"({"client_id":"alice"})");
   Call(broker, "GetClient", R"({"client_id":"alice"})", grpc::StatusCode::NOT_FOUND);
   // Bad input is a clear error, as grpcurl would show it.

@@ -27,10 +27,13 @@ class PushctlTest : public BrokerFixture {
 
 TEST_F(PushctlTest, PublishFromJsonWithAnyTarget) {
   StartBroker();
-  ASSERT_EQ(std::get<1>(Run(absl::StrCat(PUSHCTL_PATH, " ", Target(), " subscribe alice room > /dev/null"))), 0);
-  auto [out, status] = Run(absl::StrCat(
-      "echo '{\"topic\":\"room\",\"event\":\"note\",\"data\":\"to the room\",\"return_ids\":true}' | ",
-      PUSHCTL_PATH, " ", Target(), " publish --json -"));
+  ASSERT_EQ(std::get<1>(Run(
+                absl::StrCat(PUSHCTL_PATH, " ", Target(), " subscribe alice room > /dev/null"))),
+            0);
+  auto [out, status] =
+      Run(absl::StrCat("echo '{\"topic\":\"room\",\"event\":\"note\",\"data\":\"to the "
+                       "room\",\"return_ids\":true}' | ",
+                       PUSHCTL_PATH, " ", Target(), " publish --json -"));
   ASSERT_EQ(status, 0) << out;
   auto response = nlohmann::json::parse(out);
   EXPECT_EQ(response["mailboxes"], 1);
@@ -39,8 +42,8 @@ TEST_F(PushctlTest, PublishFromJsonWithAnyTarget) {
   ASSERT_EQ(history.messages_size(), 1);
   EXPECT_EQ(history.messages(0).event(), "note");
 
-  auto [bad_out, bad_status] =
-      Run(absl::StrCat("echo '{\"topic\":' | ", PUSHCTL_PATH, " ", Target(), " publish --json - 2>&1"));
+  auto [bad_out, bad_status] = Run(
+      absl::StrCat("echo '{\"topic\":' | ", PUSHCTL_PATH, " ", Target(), " publish --json - 2>&1"));
   EXPECT_EQ(bad_status, 2);
   EXPECT_NE(bad_out.find("not a PublishRequest in JSON"), std::string::npos) << bad_out;
 }
@@ -64,12 +67,14 @@ TEST_F(PushctlTest, PublishStreamSendsOneMessagePerLineInOrder) {
 }
 
 TEST_F(PushctlTest, TailFollowsAcrossADisconnectWithoutLossOrDuplicates) {
-  StartBroker([](AppOptions& options) { options.http.retry_ms = options.grpc.default_retry_ms = 300; });
+  StartBroker(
+      [](AppOptions& options) { options.http.retry_ms = options.grpc.default_retry_ms = 300; });
   std::string tail_output;
   std::thread tail([&] {
-    tail_output = Run(absl::StrCat(PUSHCTL_PATH, " tail carol --http=http://127.0.0.1:", app_->http_port(),
-                                   " --count=3 --duration=20s 2>/dev/null"))
-                      .first;
+    tail_output =
+        Run(absl::StrCat(PUSHCTL_PATH, " tail carol --http=http://127.0.0.1:", app_->http_port(),
+                         " --count=3 --duration=20s 2>/dev/null"))
+            .first;
   });
   ASSERT_TRUE(WaitForStreams("carol", 1));
   PublishTo("carol", "first");
@@ -96,8 +101,9 @@ TEST_F(PushctlTest, TailFollowsAcrossADisconnectWithoutLossOrDuplicates) {
 
 TEST_F(PushctlTest, TailStopsOnARefusedStream) {
   StartBroker();
-  auto [out, status] = Run(absl::StrCat(PUSHCTL_PATH, " tail 'bad id' --http=http://127.0.0.1:",
-                                        app_->http_port(), " --duration=5s 2>&1"));
+  auto [out, status] =
+      Run(absl::StrCat(PUSHCTL_PATH, " tail 'bad id' --http=http://127.0.0.1:", app_->http_port(),
+                       " --duration=5s 2>&1"));
   EXPECT_EQ(status, 1);
   EXPECT_NE(out.find("HTTP 400"), std::string::npos) << out;
 }

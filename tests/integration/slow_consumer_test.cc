@@ -42,8 +42,9 @@ TEST_F(SlowConsumerTest, ANonReadingStreamIsCutAndLosesNothing) {
   while (auto e = stuck->Next(absl::Seconds(30))) received.push_back(e->last_event_id);
   EXPECT_TRUE(stuck->ended() || stuck->WaitForEnd(absl::Seconds(1)));
   const std::string resume_after = received.empty() ? "" : received.back();
-  auto again = OpenStream("stuck", resume_after.empty() ? SseClient::Headers{}
-                                                          : SseClient::Headers{{"Last-Event-ID", resume_after}});
+  auto again = OpenStream("stuck", resume_after.empty()
+                                       ? SseClient::Headers{}
+                                       : SseClient::Headers{{"Last-Event-ID", resume_after}});
   std::string seen_last;
   size_t replayed = 0;
   while (auto e = again->Next(absl::Seconds(30))) {
@@ -72,9 +73,9 @@ TEST_F(SlowConsumerTest, ALargeReplayIsNotMistakenForASlowConsumer) {
 
 TEST_F(SlowConsumerTest, StreamsThatStopReadingAreCutPastTheirSharedBudget) {
   StartBroker([](AppOptions& options) {
-    options.http.max_stream_queue_bytes = 8 << 20;         // each alone could hold 8 MiB
-    options.http.stream_queue_budget_bytes = 1 << 20;      // all together: 1 MiB
-    options.http.stream_socket_buffer_bytes = 16 * 1024;   // little hides in the kernel
+    options.http.max_stream_queue_bytes = 8 << 20;        // each alone could hold 8 MiB
+    options.http.stream_queue_budget_bytes = 1 << 20;     // all together: 1 MiB
+    options.http.stream_socket_buffer_bytes = 16 * 1024;  // little hides in the kernel
   });
   constexpr int kStuck = 8;
   std::vector<std::unique_ptr<SseClient>> stuck;

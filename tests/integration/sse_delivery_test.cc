@@ -111,7 +111,8 @@ TEST_F(SseDeliveryTest, ForeignMalformedAheadAndEvictedIdsStartWithAReset) {
     EXPECT_NE(events[0].data.find("\"reason\":\"" + c.reason + "\""), std::string::npos)
         << events[0].data;
     EXPECT_NE(events[0].data.find("\"earliest_id\":\"" + ids[2] + "\""), std::string::npos);
-    EXPECT_EQ(DataOf({events[1], events[2], events[3]}), (std::vector<std::string>{"m3", "m4", "m5"}));
+    EXPECT_EQ(DataOf({events[1], events[2], events[3]}),
+              (std::vector<std::string>{"m3", "m4", "m5"}));
   }
   // m2's own id being gone is fine: the id right before the retained ones continues exactly.
   auto exact = OpenStream("alice", {{"Last-Event-ID", ids[1]}});
@@ -185,7 +186,8 @@ TEST_F(SseDeliveryTest, DeleteClientEndsItsStreams) {
 }
 
 TEST_F(SseDeliveryTest, HeartbeatsKeepTheStreamAwake) {
-  StartBroker([](AppOptions& options) { options.http.heartbeat_interval = absl::Milliseconds(100); });
+  StartBroker(
+      [](AppOptions& options) { options.http.heartbeat_interval = absl::Milliseconds(100); });
   auto stream = OpenStream("alice");
   EXPECT_FALSE(stream->Next(absl::Milliseconds(700)).has_value());
   EXPECT_GE(stream->parser().comments(), 3u);

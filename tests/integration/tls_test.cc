@@ -29,19 +29,24 @@ class TlsTest : public ::testing::Test {
     const std::string d = *dir_;
     const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     const std::string script = absl::StrCat(
-        "set -e; mkdir -p ", d, "; cd ", d, ";",
-        "openssl req -x509 ", key, " -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca 2>/dev/null;",
-        "openssl req -x509 ", key, " -keyout other.key -out other.pem -days 1 -subj /CN=other-ca 2>/dev/null;",
+        "set -e; mkdir -p ", d, "; cd ", d, ";", "openssl req -x509 ", key,
+        " -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca 2>/dev/null;", "openssl req -x509 ",
+        key, " -keyout other.key -out other.pem -days 1 -subj /CN=other-ca 2>/dev/null;",
         "openssl req ", key, " -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null;",
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext;",
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 "
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > "
+        "server.ext;",
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+        "-days 1 "
         "-extfile server.ext 2>/dev/null;",
-        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext;",
-        "openssl req ", key, " -keyout client.key -out client.csr -subj /CN=publisher 2>/dev/null;",
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1 "
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext;", "openssl req ", key,
+        " -keyout client.key -out client.csr -subj /CN=publisher 2>/dev/null;",
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem "
+        "-days 1 "
         "-extfile client.ext 2>/dev/null;",
-        "openssl req ", key, " -keyout stranger.key -out stranger.csr -subj /CN=stranger 2>/dev/null;",
-        "openssl x509 -req -in stranger.csr -CA other.pem -CAkey other.key -CAcreateserial -out stranger.pem "
+        "openssl req ", key,
+        " -keyout stranger.key -out stranger.csr -subj /CN=stranger 2>/dev/null;",
+        "openssl x509 -req -in stranger.csr -CA other.pem -CAkey other.key -CAcreateserial -out "
+        "stranger.pem "
         "-days 1 -extfile client.ext 2>/dev/null");
     ASSERT_EQ(std::system(("bash -c \"" + script + "\"").c_str()), 0);
   }
@@ -97,17 +102,18 @@ TEST_F(TlsTest, TlsAcceptsVerifyingClientsAndRefusesPlaintext) {
 TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheCa) {
   Start(/*mutual=*/true);
   EXPECT_TRUE(PublishOver(Tls("client")).ok());
-  EXPECT_FALSE(PublishOver(Tls()).ok());             // no client certificate
-  EXPECT_FALSE(PublishOver(Tls("stranger")).ok());   // signed by another CA
+  EXPECT_FALSE(PublishOver(Tls()).ok());            // no client certificate
+  EXPECT_FALSE(PublishOver(Tls("stranger")).ok());  // signed by another CA
   EXPECT_FALSE(PublishOver(grpc::InsecureChannelCredentials()).ok());
 }
 
 TEST_F(TlsTest, PushctlSpeaksMutualTls) {
   Start(/*mutual=*/true);
   const std::string d = *dir_;
-  const std::string command = absl::StrCat(PUSHCTL_PATH, " --target=127.0.0.1:", app_->grpc_port(),
-                                           " --tls_ca=", d, "/ca.pem --tls_cert=", d, "/client.pem --tls_key=", d,
-                                           "/client.key publish --client_id=bob hi > /dev/null 2>&1");
+  const std::string command =
+      absl::StrCat(PUSHCTL_PATH, " --target=127.0.0.1:", app_->grpc_port(), " --tls_ca=", d,
+                   "/ca.pem --tls_cert=", d, "/client.pem --tls_key=", d,
+                   "/client.key publish --client_id=bob hi > /dev/null 2>&1");
   EXPECT_EQ(std::system(command.c_str()), 0);
 }
 

@@ -10,10 +10,12 @@ namespace {
 
 TEST(MetricsRegistryTest, RendersHelpTypeAndSamples) {
   MetricsRegistry registry;
-  registry.AddValue("demo_total", "Things that happened.", MetricType::kCounter, [] { return 42.0; });
-  registry.Add("demo_by_kind", "By kind.", MetricType::kGauge, [](std::vector<MetricSample>& samples) {
-    samples.push_back(MetricSample{"", {{"kind", "a"}, {"zone", "z1"}}, 1.5});
-  });
+  registry.AddValue("demo_total", "Things that happened.", MetricType::kCounter,
+                    [] { return 42.0; });
+  registry.Add("demo_by_kind", "By kind.", MetricType::kGauge,
+               [](std::vector<MetricSample>& samples) {
+                 samples.push_back(MetricSample{"", {{"kind", "a"}, {"zone", "z1"}}, 1.5});
+               });
   EXPECT_EQ(registry.Render(),
             "# HELP demo_total Things that happened.\n"
             "# TYPE demo_total counter\n"
@@ -30,13 +32,15 @@ TEST(MetricsRegistryTest, EscapesLabelValuesAndHelp) {
                  samples.push_back(MetricSample{"", {{"v", "a\"b\\c\nd"}}, 0});
                });
   const std::string text = registry.Render();
-  EXPECT_NE(text.find("# HELP demo Line one\\nback\\\\slash \"quoted\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# HELP demo Line one\\nback\\\\slash \"quoted\"\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("demo{v=\"a\\\"b\\\\c\\nd\"} 0\n"), std::string::npos) << text;
 }
 
 TEST(MetricsRegistryTest, FormatsSpecialValues) {
   MetricsRegistry registry;
-  registry.AddValue("inf", "h", MetricType::kGauge, [] { return std::numeric_limits<double>::infinity(); });
+  registry.AddValue("inf", "h", MetricType::kGauge,
+                    [] { return std::numeric_limits<double>::infinity(); });
   registry.AddValue("big", "h", MetricType::kGauge, [] { return 123456789012.0; });
   const std::string text = registry.Render();
   EXPECT_NE(text.find("inf +Inf\n"), std::string::npos);

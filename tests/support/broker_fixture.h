@@ -95,8 +95,8 @@ class BrokerFixture : public ::testing::Test {
   std::unique_ptr<SseClient> OpenStream(const std::string& client,
                                         const SseClient::Headers& headers = {},
                                         const std::string& extra_query = "") {
-    auto stream = SseClient::Open(app_->http_port(),
-                                  absl::StrCat("/v1/events?client_id=", client, extra_query), headers);
+    auto stream = SseClient::Open(
+        app_->http_port(), absl::StrCat("/v1/events?client_id=", client, extra_query), headers);
     EXPECT_NE(stream, nullptr);
     return stream;
   }

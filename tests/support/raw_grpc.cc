@@ -52,7 +52,8 @@ grpc::Status RawGrpcCall(const std::shared_ptr<grpc::Channel>& channel, const st
 int HealthStatus(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
   // HealthCheckRequest{service = 1}; HealthCheckResponse{status = 1}.
   std::string request;
-  if (!service.empty()) request = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+  if (!service.empty())
+    request = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
   std::string response;
   if (!RawGrpcCall(channel, "/grpc.health.v1.Health/Check", request, &response).ok()) return -1;
   if (response.size() == 2 && response[0] == '\x08') return response[1];

@@ -11,7 +11,8 @@
 namespace pushbroker::testing {
 namespace {
 
-constexpr char kReflectionMethod[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+constexpr char kReflectionMethod[] =
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 // ServerReflectionRequest fields.
 constexpr int kFileByFilename = 3;
 constexpr int kFileContainingSymbol = 4;
@@ -40,7 +41,8 @@ std::vector<std::string> Fields(const std::string& bytes, int number) {
   if (!fields.ParseFromString(bytes)) return out;
   for (int i = 0; i < fields.field_count(); ++i) {
     const google::protobuf::UnknownField& field = fields.field(i);
-    if (field.number() == number && field.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+    if (field.number() == number &&
+        field.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
       out.push_back(field.length_delimited());
     }
   }
@@ -51,7 +53,8 @@ std::vector<std::string> Fields(const std::string& bytes, int number) {
 
 absl::StatusOr<std::string> ReflectionClient::Ask(const std::string& request) {
   std::string response;
-  grpc::Status status = RawGrpcCall(channel_, kReflectionMethod, request, &response, /*cancel_after_first=*/true);
+  grpc::Status status =
+      RawGrpcCall(channel_, kReflectionMethod, request, &response, /*cancel_after_first=*/true);
   if (!status.ok()) return absl::UnavailableError(status.error_message());
   for (const std::string& error : Fields(response, kErrorResponse)) {
     // ErrorResponse{error_code = 1, error_message = 2}
@@ -79,7 +82,8 @@ absl::Status ReflectionClient::AddFiles(const std::string& reflection_response, 
   for (const std::string& descriptors : Fields(reflection_response, kFileDescriptorResponse)) {
     for (const std::string& bytes : Fields(descriptors, 1)) {
       files.emplace_back();
-      if (!files.back().ParseFromString(bytes)) return absl::InternalError("a bad FileDescriptorProto");
+      if (!files.back().ParseFromString(bytes))
+        return absl::InternalError("a bad FileDescriptorProto");
     }
   }
   if (files.empty()) return absl::NotFoundError("no file descriptor in the answer");
@@ -146,7 +150,8 @@ grpc::Status ReflectionClient::Call(const std::string& service, const std::strin
   std::unique_ptr<google::protobuf::Message> request(
       factory_.GetPrototype(descriptor->input_type())->New());
   if (!google::protobuf::util::JsonStringToMessage(json_request, request.get()).ok()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the JSON does not fit the request type");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the JSON does not fit the request type");
   }
   std::string bytes;
   grpc::Status status =

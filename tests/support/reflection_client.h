@@ -20,7 +20,8 @@ namespace pushbroker::testing {
 
 class ReflectionClient {
  public:
-  explicit ReflectionClient(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+  explicit ReflectionClient(std::shared_ptr<grpc::Channel> channel)
+      : channel_(std::move(channel)) {}
 
   // `grpcurl list`.
   absl::StatusOr<std::vector<std::string>> ListServices();

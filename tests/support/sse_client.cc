@@ -25,7 +25,8 @@ std::unique_ptr<SseClient> SseClient::Open(int port, const std::string& target,
                                      "\r\nAccept: text/event-stream\r\n");
   for (const auto& [name, value] : headers) absl::StrAppend(&request, name, ": ", value, "\r\n");
   request += "\r\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     return nullptr;
   }
   const absl::Time deadline = absl::Now() + timeout;
@@ -43,7 +44,8 @@ std::unique_ptr<SseClient> SseClient::Open(int port, const std::string& target,
   while (line_end != std::string::npos) {
     const size_t start = line_end + 2;
     line_end = head.find("\r\n", start);
-    const std::string line = head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
+    const std::string line =
+        head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     client->headers_[absl::AsciiStrToLower(line.substr(0, colon))] =

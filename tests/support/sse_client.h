@@ -59,8 +59,8 @@ class SseClient {
   std::string body_;
   SseParser parser_;
   std::deque<SseEvent> events_;
-  bool ended_ = false;     // the last chunk arrived
-  bool closed_ = false;    // the peer closed the socket
+  bool ended_ = false;   // the last chunk arrived
+  bool closed_ = false;  // the peer closed the socket
 };
 
 }  // namespace pushbroker::testing

@@ -30,9 +30,8 @@ MATCHER_P2(StatusIs, code, message_matcher,
                ::testing::DescribeMatcher<std::string>(message_matcher, negation)) {
   const absl::Status& status = StatusOf(arg);
   *result_listener << "whose status is " << status;
-  return status.code() == code &&
-         ::testing::Matches(::testing::Matcher<std::string>(message_matcher))(
-             std::string(status.message()));
+  return status.code() == code && ::testing::Matches(::testing::Matcher<std::string>(
+                                      message_matcher))(std::string(status.message()));
 }
 
 MATCHER_P(StatusIs, code, "has code " + absl::StatusCodeToString(code)) {

@@ -13,8 +13,8 @@
 
 namespace {
 
-using absl::CondVar;
 using absl::Condition;
+using absl::CondVar;
 using absl::Duration;
 using absl::Mutex;
 using absl::Notification;
@@ -52,14 +52,14 @@ bool __real__ZN4absl7debian35Mutex7TryLockEv(Mutex*);
 void __real__ZN4absl7debian35Mutex10ReaderLockEv(Mutex*);
 void __real__ZN4absl7debian35Mutex12ReaderUnlockEv(Mutex*);
 void __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(Mutex*, const Condition&);
-bool __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(Mutex*, const Condition&,
-                                                                                     Duration);
+bool __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+    Mutex*, const Condition&, Duration);
 void __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(Mutex*, const Condition&);
-bool __real__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(Mutex*,
-                                                                                        const Condition&,
-                                                                                        Duration);
+bool __real__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+    Mutex*, const Condition&, Duration);
 void __real__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(CondVar*, Mutex*);
-bool __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(CondVar*, Mutex*, Duration);
+bool __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(CondVar*, Mutex*,
+                                                                                 Duration);
 void __real__ZN4absl7debian312Notification6NotifyEv(Notification*);
 void __real__ZNK4absl7debian312Notification19WaitForNotificationEv(const Notification*);
 bool __real__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(
@@ -82,7 +82,8 @@ void __wrap__ZN4absl7debian35Mutex6UnlockEv(Mutex* mu) {
 bool __wrap__ZN4absl7debian35Mutex7TryLockEv(Mutex* mu) {
   __tsan_mutex_pre_lock(mu, __tsan_mutex_try_lock);
   const bool locked = __real__ZN4absl7debian35Mutex7TryLockEv(mu);
-  __tsan_mutex_post_lock(mu, __tsan_mutex_try_lock | (locked ? 0 : __tsan_mutex_try_lock_failed), 0);
+  __tsan_mutex_post_lock(mu, __tsan_mutex_try_lock | (locked ? 0 : __tsan_mutex_try_lock_failed),
+                         0);
   return locked;
 }
 void __wrap__ZN4absl7debian35Mutex10ReaderLockEv(Mutex* mu) {
@@ -103,9 +104,8 @@ void __wrap__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(Mutex* mu, const Cond
   __tsan_mutex_pre_lock(mu, 0);
   Acquired(mu);
 }
-bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(Mutex* mu,
-                                                                                     const Condition& condition,
-                                                                                     Duration timeout) {
+bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+    Mutex* mu, const Condition& condition, Duration timeout) {
   Guarded guarded{&condition, mu};
   Releasing(mu);
   const bool met = __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
@@ -114,19 +114,20 @@ bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8Durat
   Acquired(mu);
   return met;
 }
-void __wrap__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(Mutex* mu, const Condition& condition) {
+void __wrap__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(Mutex* mu,
+                                                              const Condition& condition) {
   Guarded guarded{&condition, mu};
   __tsan_mutex_pre_lock(mu, 0);
   __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(mu, Condition(&Guarded::Eval, &guarded));
   Acquired(mu);
 }
-bool __wrap__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(Mutex* mu,
-                                                                                        const Condition& condition,
-                                                                                        Duration timeout) {
+bool __wrap__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+    Mutex* mu, const Condition& condition, Duration timeout) {
   Guarded guarded{&condition, mu};
   __tsan_mutex_pre_lock(mu, 0);
-  const bool met = __real__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
-      mu, Condition(&Guarded::Eval, &guarded), timeout);
+  const bool met =
+      __real__ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+          mu, Condition(&Guarded::Eval, &guarded), timeout);
   Acquired(mu);
   return met;
 }
@@ -136,10 +137,12 @@ void __wrap__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(CondVar* cv, Mutex* mu) {
   __tsan_mutex_pre_lock(mu, 0);
   Acquired(mu);
 }
-bool __wrap__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(CondVar* cv, Mutex* mu,
+bool __wrap__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(CondVar* cv,
+                                                                                 Mutex* mu,
                                                                                  Duration timeout) {
   Releasing(mu);
-  const bool timed_out = __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(cv, mu, timeout);
+  const bool timed_out =
+      __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(cv, mu, timeout);
   __tsan_mutex_pre_lock(mu, 0);
   Acquired(mu);
   return timed_out;
@@ -153,10 +156,11 @@ void __wrap__ZNK4absl7debian312Notification19WaitForNotificationEv(const Notific
   __real__ZNK4absl7debian312Notification19WaitForNotificationEv(n);
   __tsan_acquire(const_cast<Notification*>(n));
 }
-bool __wrap__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(const Notification* n,
-                                                                                          Duration timeout) {
+bool __wrap__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(
+    const Notification* n, Duration timeout) {
   const bool notified =
-      __real__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(n, timeout);
+      __real__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(
+          n, timeout);
   if (notified) __tsan_acquire(const_cast<Notification*>(n));
   return notified;
 }

@@ -15,11 +15,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-#include <thread>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -37,11 +37,14 @@
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the broker with; turns TLS on.");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for brokers that require mutual TLS.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, for brokers that require mutual TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
-ABSL_FLAG(std::string, tls_server_name, "", "Name to verify the broker's certificate against (default: the target host).");
-ABSL_FLAG(std::string, api_key, "",
-          "Publisher API key for brokers started with --api_keys_file (default: $PUSHCTL_API_KEY).");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to verify the broker's certificate against (default: the target host).");
+ABSL_FLAG(
+    std::string, api_key, "",
+    "Publisher API key for brokers started with --api_keys_file (default: $PUSHCTL_API_KEY).");
 ABSL_FLAG(std::string, client_id, "", "publish: to this client.");
 ABSL_FLAG(std::string, clients, "", "publish: to these comma-separated clients.");
 ABSL_FLAG(std::string, topic, "", "publish: to every member of this topic.");
@@ -110,16 +113,19 @@ int Print(const grpc::Status& status, const google::protobuf::Message& response)
 
 // Every call carries the deadline and, when one is given, the API key.
 void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
   std::string key = absl::GetFlag(FLAGS_api_key);
-  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr) key = std::getenv("PUSHCTL_API_KEY");
+  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr)
+    key = std::getenv("PUSHCTL_API_KEY");
   if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
 }
 
 // A PublishRequest from the target flags and `data`, or from JSON when --json
 // is set. Returns false with `error` set when the flags do not add up.
-bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& request, std::string& error) {
+bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& request,
+                  std::string& error) {
   if (absl::GetFlag(FLAGS_json)) {
     auto status = google::protobuf::util::JsonStringToMessage(data, &request);
     if (!status.ok()) error = "not a PublishRequest in JSON: " + status.ToString();
@@ -131,7 +137,8 @@ bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& reque
     ++targets;
   }
   if (!absl::GetFlag(FLAGS_clients).empty()) {
-    for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',', absl::SkipEmpty())) {
+    for (absl::string_view id :
+         absl::StrSplit(absl::GetFlag(FLAGS_clients), ',', absl::SkipEmpty())) {
       request.mutable_clients()->add_ids(std::string(id));
     }
     ++targets;
@@ -155,8 +162,8 @@ bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& reque
   const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
   if (ttl > absl::ZeroDuration()) {
     request.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
-    request.mutable_ttl()->set_nanos(
-        static_cast<int32_t>(absl::ToInt64Nanoseconds(ttl - absl::Seconds(absl::ToInt64Seconds(ttl)))));
+    request.mutable_ttl()->set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(ttl - absl::Seconds(absl::ToInt64Seconds(ttl)))));
   }
   return true;
 }
@@ -178,7 +185,8 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
 int PublishStream(Broker::Stub& stub) {
   grpc::ClientContext context;
   std::string key = absl::GetFlag(FLAGS_api_key);
-  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr) key = std::getenv("PUSHCTL_API_KEY");
+  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr)
+    key = std::getenv("PUSHCTL_API_KEY");
   if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
   auto stream = stub.PublishStream(&context);
   size_t answered = 0;
@@ -230,7 +238,8 @@ void SetUpUsage() {
       "the push-broker command line. Responses print as JSON; errors print the gRPC status "
       "and exit 1.\n"
       "Usage: pushctl [--target=localhost:50051] COMMAND ...\n"
-      "  publish (--client_id=ID | --clients=A,B | --topic=T | --broadcast) [--event=E] [--ttl=30s]\n"
+      "  publish (--client_id=ID | --clients=A,B | --topic=T | --broadcast) [--event=E] "
+      "[--ttl=30s]\n"
       "          [--idempotency_key=K] [--return_ids] DATA|-\n"
       "  publish --json '{\"client_id\":\"alice\",\"data\":\"hi\"}'|-\n"
       "  publish-stream [target flags | --json]     one message per stdin line\n"

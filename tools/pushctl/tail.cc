@@ -45,8 +45,10 @@ int Tail(const TailOptions& options) {
           events.clear();
           parser.Feed(absl::string_view(data, length), &events);
           for (const SseEvent& event : events) {
-            nlohmann::json line = {{"id", event.last_event_id}, {"event", event.type}, {"data", event.data}};
-            std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+            nlohmann::json line = {
+                {"id", event.last_event_id}, {"event", event.type}, {"data", event.data}};
+            std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                      << std::endl;
             last_id = event.last_event_id;
             if (options.count > 0 && ++seen >= options.count) {
               finished = true;
@@ -58,11 +60,13 @@ int Tail(const TailOptions& options) {
     if (finished) return 0;
     if (parser.retry_ms().has_value()) retry_ms = *parser.retry_ms();
     if (status >= 400 && status < 500) {
-      std::cerr << "pushctl: the broker refused the stream (HTTP " << status << "): " << error_body << "\n";
+      std::cerr << "pushctl: the broker refused the stream (HTTP " << status << "): " << error_body
+                << "\n";
       return 1;
     }
     if (absl::Now() >= deadline) break;
-    std::cerr << "pushctl: stream ended (" << (result ? absl::StrCat("HTTP ", status) : httplib::to_string(result.error()))
+    std::cerr << "pushctl: stream ended ("
+              << (result ? absl::StrCat("HTTP ", status) : httplib::to_string(result.error()))
               << "); reconnecting in " << retry_ms << " ms"
               << (last_id.empty() ? "" : absl::StrCat(" after ", last_id)) << "\n";
     absl::SleepFor(std::min(absl::Milliseconds(retry_ms), deadline - absl::Now()));

@@ -3,12 +3,11 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "client/sse_parser.h"
+#include "gtest/gtest.h"
 
 namespace pushbroker {
 namespace {
-
 
 std::vector<SseEvent> Parse(const std::string& stream) {
   SseParser parser;
@@ -30,14 +29,24 @@ TEST(SseFormatTest, OneDataLinePerLineForEveryLineBreakKind) {
 }
 
 TEST(SseFormatTest, ParserReadsBackWhatWasPublished) {
-  const std::vector<std::string> samples = {
-      "plain", "", "two\nlines", "cr\ronly", "crlf\r\nend", "trailing\n", "\n\nleading",
-      " leading space", ": looks like a comment", "data: nested", "\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80"};
+  const std::vector<std::string> samples = {"plain",
+                                            "",
+                                            "two\nlines",
+                                            "cr\ronly",
+                                            "crlf\r\nend",
+                                            "trailing\n",
+                                            "\n\nleading",
+                                            " leading space",
+                                            ": looks like a comment",
+                                            "data: nested",
+                                            "\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80"};
   for (const std::string& data : samples) {
     std::string expected = data;
     // A WHATWG parser reads every line break back as LF.
-    for (size_t pos; (pos = expected.find("\r\n")) != std::string::npos;) expected.replace(pos, 2, "\n");
-    for (char& c : expected) if (c == '\r') c = '\n';
+    for (size_t pos; (pos = expected.find("\r\n")) != std::string::npos;)
+      expected.replace(pos, 2, "\n");
+    for (char& c : expected)
+      if (c == '\r') c = '\n';
     auto events = Parse(EncodeSseEvent("e-7", "kind", data));
     ASSERT_EQ(events.size(), 1u) << data;
     EXPECT_EQ(events[0].data, expected);

@@ -25,8 +25,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 Message MessageAt(uint64_t offset, std::string data) {
-  return Message{MessageId{7, offset}, std::make_shared<const Payload>(Payload{"", std::move(data)}),
-                 absl::Now(), absl::InfiniteFuture()};
+  return Message{MessageId{7, offset},
+                 std::make_shared<const Payload>(Payload{"", std::move(data)}), absl::Now(),
+                 absl::InfiniteFuture()};
 }
 
 class SseLoopTest : public ::testing::Test {
@@ -57,8 +58,8 @@ class SseLoopTest : public ::testing::Test {
     peer_ = fds[1];
     timeval timeout{5, 0};
     ::setsockopt(peer_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    auto stream = std::make_shared<SseStream>("alice", loop_.get(), 1 << 20, &memory_,
-                                              clock_.Now(), StreamSlot());
+    auto stream = std::make_shared<SseStream>("alice", loop_.get(), 1 << 20, &memory_, clock_.Now(),
+                                              StreamSlot());
     stream->Prime(opening, /*replayed_through=*/0, /*epoch=*/7);
     loop_->Adopt(stream, fds[0]);
     return stream;

@@ -19,7 +19,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 Message MessageAt(uint64_t offset, std::string data) {
-  return Message{MessageId{7, offset}, std::make_shared<const Payload>(Payload{"", std::move(data)}),
+  return Message{MessageId{7, offset},
+                 std::make_shared<const Payload>(Payload{"", std::move(data)}),
                  absl::FromUnixSeconds(1700000000), absl::InfiniteFuture()};
 }
 
@@ -43,8 +44,12 @@ class SseStreamTest : public ::testing::Test {
   EdgeStats stats_;
   StreamMemory memory_{64 << 20};
   StreamSlots slots_{10};
-  SseLoop loop_{SseLoopOptions{}, [](const std::shared_ptr<SseStream>&, StreamEnd) {},
-                [](const std::shared_ptr<SseStream>&, uint64_t) {}, &stats_, &memory_, &clock_};
+  SseLoop loop_{SseLoopOptions{},
+                [](const std::shared_ptr<SseStream>&, StreamEnd) {},
+                [](const std::shared_ptr<SseStream>&, uint64_t) {},
+                &stats_,
+                &memory_,
+                &clock_};
 };
 
 TEST_F(SseStreamTest, LiveMessagesWaitForThePrimingAndGoAfterTheOpening) {
