@@ -46,20 +46,19 @@ absl::Status AdminServer::Start() {
   }
   port_ = *port;
   server_.set_payload_max_length(options_.gate.max_body_bytes);
-  listener_ = std::thread([this] {
-    const absl::Status served = server_.Serve();
-    if (served.ok()) return;
-    listener_failed_ = true;
+  server_.ServeInBackground([this](const absl::Status& failure) {
     logger_->Error("listener_failed",
-                   {{"listener", "admin"}, {"message", std::string(served.message())}});
+                   {{"listener", "admin"}, {"message", std::string(failure.message())}});
   });
+  started_ = true;
   return absl::OkStatus();
 }
 
 void AdminServer::Stop() {
-  if (!listener_.joinable()) return;
+  if (!started_) return;
+  started_ = false;
   server_.StopServing();
-  listener_.join();
+  server_.JoinServing();
   server_.StopConnections();
 }
 

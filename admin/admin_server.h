@@ -40,7 +40,7 @@ class AdminServer {
   void Stop();
   int port() const { return port_; }
   // False once the listener has failed for good.
-  bool listening() const { return !listener_failed_.load(); }
+  bool listening() const { return server_.listening(); }
   const AcceptStats& accept_stats() const { return server_.accept_stats(); }
 
  private:
@@ -49,8 +49,7 @@ class AdminServer {
   const std::function<std::string()> metrics_;
   Logger* const logger_;
   HandoffServer server_;
-  std::thread listener_;
-  std::atomic<bool> listener_failed_{false};
+  bool started_ = false;
   int port_ = -1;
 };
 

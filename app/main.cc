@@ -5,28 +5,20 @@
 #include <cstdio>
 
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "app/broker_app.h"
 #include "app/flags.h"
+#include "tools/flags_usage.h"
 
 namespace {
 
-// --help lists the broker's flags (absl matches only a file named after the
-// program by default, and says "No flags matched").
+// --help lists the broker's flags.
 void SetUpUsage() {
-  absl::SetProgramUsageMessage(
+  pushbroker::SetUsage(
       "push-broker: backends publish over gRPC, browsers receive over Server-Sent Events.\n"
       "Usage: push-broker [--grpc_port=50051] [--http_port=8080] [--admin_port=9090] ...\n"
-      "Every flag can also be set as PUSH_BROKER_<FLAG> in the environment.");
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "app/flags");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+      "Every flag can also be set as PUSH_BROKER_<FLAG> in the environment.",
+      "app/flags");
 }
 
 void TuneProcess() {

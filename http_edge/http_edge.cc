@@ -365,12 +365,9 @@ absl::Status HttpEdge::Start() {
   }
   port_ = *port;
   server_.set_payload_max_length(options_.max_request_body_bytes);  // the gate checks first
-  listener_ = std::thread([this] {
-    const absl::Status served = server_.Serve();
-    if (served.ok()) return;
-    listener_failed_ = true;
+  server_.ServeInBackground([this](const absl::Status& failure) {
     logger_->Error("listener_failed",
-                   {{"listener", "http"}, {"message", std::string(served.message())}});
+                   {{"listener", "http"}, {"message", std::string(failure.message())}});
   });
   started_ = true;
   return absl::OkStatus();
@@ -381,7 +378,7 @@ void HttpEdge::Stop() {
   started_ = false;
   stopping_ = true;  // waiting polls answer now
   server_.StopServing();
-  if (listener_.joinable()) listener_.join();
+  server_.JoinServing();
   server_.StopConnections();
   StopLoops();
 }

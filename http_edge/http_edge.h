@@ -98,7 +98,7 @@ class HttpEdge {
   uint64_t stream_queue_bytes() const { return stream_memory_.bytes(); }
   // False once the listener has failed for good (the port no longer
   // accepts): the pod must stop being ready, and the process exit.
-  bool listening() const { return !listener_failed_.load(); }
+  bool listening() const { return server_.listening(); }
   // Connections waiting for a complete request head.
   size_t pending_connections() const { return server_.pending_connections(); }
 
@@ -134,11 +134,9 @@ class HttpEdge {
   StreamSlots slots_;  // SSE streams and waiting polls, against --max_connections
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
-  std::atomic<bool> listener_failed_{false};
   std::vector<std::unique_ptr<SseLoop>> loops_;  // streams spread round-robin
   std::atomic<size_t> next_loop_{0};
   HandoffServer server_;
-  std::thread listener_;
   int port_ = -1;
   bool started_ = false;
 };

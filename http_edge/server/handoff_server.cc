@@ -112,6 +112,19 @@ absl::Status HandoffServer::Serve() {
   return served;
 }
 
+void HandoffServer::ServeInBackground(std::function<void(const absl::Status&)> on_failure) {
+  listener_ = std::thread([this, on_failure = std::move(on_failure)] {
+    const absl::Status served = Serve();
+    if (served.ok()) return;
+    listener_failed_ = true;
+    on_failure(served);
+  });
+}
+
+void HandoffServer::JoinServing() {
+  if (listener_.joinable()) listener_.join();
+}
+
 void HandoffServer::ServeConnection(int sock, uint32_t served) {
   SocketStream stream(sock, Seconds(read_timeout_sec_, read_timeout_usec_),
                       Seconds(write_timeout_sec_, write_timeout_usec_));

@@ -15,10 +15,12 @@
 #ifndef PUSH_BROKER_HTTP_EDGE_SERVER_HANDOFF_SERVER_H_
 #define PUSH_BROKER_HTTP_EDGE_SERVER_HANDOFF_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
@@ -60,6 +62,13 @@ class HandoffServer final : public httplib::Server {
   absl::Status Serve();
   // Ends Serve() (at once, or as soon as it starts).
   void StopServing() { accept_loop_.Stop(); }
+  // Serve() on a listener thread of the server's own. If the listening
+  // socket fails for good, `on_failure` runs there and listening() turns
+  // false. StopServing() then JoinServing() end it.
+  void ServeInBackground(std::function<void(const absl::Status&)> on_failure);
+  void JoinServing();
+  // False once the listening socket has failed for good.
+  bool listening() const { return !listener_failed_.load(); }
   // After Serve() returned: closes the connections still in the gate and
   // waits for the requests running.
   void StopConnections();
@@ -99,6 +108,9 @@ class HandoffServer final : public httplib::Server {
   ConnectionTaskQueue workers_;
   RequestGate gate_;
   AcceptLoop accept_loop_;
+
+  std::thread listener_;
+  std::atomic<bool> listener_failed_{false};
 
   absl::Mutex mu_;
   uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 1;

@@ -32,6 +32,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
+#include "tools/flags_usage.h"
 #include "tools/pushctl/tail.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
@@ -231,10 +232,9 @@ int Simple(Request request, Call call) {
   return Print(call(&context, request, &response), response);
 }
 
-// --help lists this tool's own flags (absl matches only a file named after
-// the program by default, and says "No flags matched").
+// --help lists this tool's own flags.
 void SetUpUsage() {
-  absl::SetProgramUsageMessage(
+  pushbroker::SetUsage(
       "the push-broker command line. Responses print as JSON; errors print the gRPC status "
       "and exit 1.\n"
       "Usage: pushctl [--target=localhost:50051] COMMAND ...\n"
@@ -246,13 +246,8 @@ void SetUpUsage() {
       "  subscribe CLIENT TOPIC | unsubscribe CLIENT TOPIC\n"
       "  get CLIENT | history CLIENT [--after=ID] [--limit=N]\n"
       "  disconnect CLIENT [--retry_ms=N] | delete CLIENT\n"
-      "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]");
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "tools/pushctl/");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+      "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]",
+      "tools/pushctl/");
 }
 
 // The commands that name a client and a topic.
