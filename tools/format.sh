@@ -5,7 +5,7 @@
 #   tools/format.sh --check   changes nothing; lists the files that differ and fails
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.cc' '*.h' | grep -v '/node_modules/')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h' | grep -v '/node_modules/')
 if [ "${1:-}" = "--check" ]; then
   unformatted=()
   for f in "${files[@]}"; do

@@ -42,6 +42,7 @@ class RequestGateTest : public ::testing::Test {
   }
   void TearDown() override {
     gate_->Stop();
+    absl::MutexLock lock(&mu_);
     if (ready_fd_ >= 0) ::close(ready_fd_);
   }
 
