@@ -1,4 +1,4 @@
-#include "http_edge/server/epoll_wakeup.h"
+#include "io/epoll_wakeup.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

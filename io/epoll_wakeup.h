@@ -2,8 +2,8 @@
 // resource: what each of the edge's epoll threads (SseLoop, RequestGate)
 // waits on. Other threads call Signal() to wake the thread in epoll_wait().
 // Move-only; Signal() is safe from any thread, the rest is for the owner.
-#ifndef PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
-#define PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
+#ifndef PUSH_BROKER_IO_EPOLL_WAKEUP_H_
+#define PUSH_BROKER_IO_EPOLL_WAKEUP_H_
 
 #include <sys/epoll.h>
 
@@ -51,4 +51,4 @@ class EpollWakeup {
 
 }  // namespace pushbroker
 
-#endif  // PUSH_BROKER_HTTP_EDGE_SERVER_EPOLL_WAKEUP_H_
+#endif  // PUSH_BROKER_IO_EPOLL_WAKEUP_H_

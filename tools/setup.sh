@@ -10,11 +10,11 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev libcpp-httplib-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev libspdlog-dev curl
+  nlohmann-json3-dev libspdlog-dev libhiredis-dev curl
 )
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client
-             clang libclang-rt-14-dev clang-format)
+             clang libclang-rt-14-dev clang-format redis-server redis-tools)
   if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
   # kubectl renders the kustomize base offline; any recent one will do.
   if ! command -v kubectl >/dev/null 2>&1; then PACKAGES+=(kubernetes-client); fi

@@ -18,7 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "http_edge/json_error.h"
-#include "http_edge/server/epoll_wakeup.h"
+#include "io/epoll_wakeup.h"
 
 namespace pushbroker {
 namespace {

@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/clock.h"
-#include "http_edge/server/epoll_wakeup.h"
+#include "io/epoll_wakeup.h"
 
 namespace pushbroker {
 

@@ -20,10 +20,10 @@
 #include "absl/time/time.h"
 #include "broker/clock.h"
 #include "http_edge/edge_stats.h"
-#include "http_edge/server/epoll_wakeup.h"
 #include "http_edge/sse/sse_stream.h"
 #include "http_edge/sse/stream_end.h"
 #include "http_edge/sse/stream_memory.h"
+#include "io/epoll_wakeup.h"
 
 namespace pushbroker {
 
