@@ -98,17 +98,26 @@ TEST(StoreLimitsTest, APublishPastTheBudgetNeverEvictsOnItsOwnThread) {
   std::vector<std::string> many;
   for (int i = 0; i < 5000; ++i) many.push_back("m" + std::to_string(i));
   // Each broadcast-like publish is 5000 x 1000 bytes: five times the budget.
-  for (int round = 0; round < 4; ++round) ASSERT_TRUE(AppendTo(store, many, 1000).ok());
+  // Each waits for the evictor to finish the last one's excess first: a pass
+  // that runs during an append trims only the mailboxes appended so far, and
+  // the fair share checked below is that of a pass over a whole publish.
+  for (int round = 0; round < 4; ++round) {
+    ASSERT_TRUE(store.AwaitEvictionForTesting());
+    ASSERT_TRUE(AppendTo(store, many, 1000).ok());
+  }
   ASSERT_TRUE(store.AwaitEvictionForTesting());
   const StoreStats stats = store.Stats();
   EXPECT_LE(stats.bytes, 1000000u);
   EXPECT_GT(stats.evicted_budget, 0u);
   // Every mailbox still holds its newest message or none; none holds more
-  // than the fair share a level gives.
+  // than the fair share a level gives. Messages cannot be split, so the
+  // last pass takes one message each from the mailboxes above the level
+  // until the total is within the target, and stops there: one message over
+  // the share is the most a mailbox keeps (1 here, so 2 at most).
   size_t holding = 0;
   for (const std::string& client : many) {
     const std::vector<uint64_t> offsets = Offsets(store, client);
-    EXPECT_LE(offsets.size(), 1u) << client;
+    EXPECT_LE(offsets.size(), 2u) << client;
     if (!offsets.empty()) {
       EXPECT_EQ(offsets.back(), 4u) << client;
       ++holding;
