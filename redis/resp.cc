@@ -11,15 +11,11 @@ RespValue FromReply(const redisReply& reply) {
   RespValue value;
   switch (reply.type) {
     case REDIS_REPLY_STRING:
-      value.type = RespValue::Type::kString;
-      value.text.assign(reply.str, reply.len);
-      break;
     case REDIS_REPLY_STATUS:
-      value.type = RespValue::Type::kStatus;
-      value.text.assign(reply.str, reply.len);
-      break;
     case REDIS_REPLY_ERROR:
-      value.type = RespValue::Type::kError;
+      value.type = reply.type == REDIS_REPLY_STRING   ? RespValue::Type::kString
+                   : reply.type == REDIS_REPLY_STATUS ? RespValue::Type::kStatus
+                                                      : RespValue::Type::kError;
       value.text.assign(reply.str, reply.len);
       break;
     case REDIS_REPLY_INTEGER:
