@@ -93,6 +93,7 @@ RedisClient::~RedisClient() {
 
 void RedisClient::Submit(std::vector<std::string> args, Callback done) {
   absl::Status refused;
+  bool first_waiting = false;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
@@ -102,12 +103,15 @@ void RedisClient::Submit(std::vector<std::string> args, Callback done) {
           absl::StrCat("redis backlog full: ", options_.max_pending, " commands pending"));
     } else {
       ++pending_;
+      first_waiting = submitted_.empty();
       submitted_.push_back(Request{EncodeCommand(args), std::move(done),
                                    absl::Now() + options_.io_timeout, /*internal=*/false});
     }
   }
   if (!refused.ok()) return done(std::move(refused));
-  wakeup_.Signal();
+  // One wake-up per batch: behind a waiting command, the I/O thread takes
+  // this one too (it takes the whole queue after each wake-up it clears).
+  if (first_waiting) wakeup_.Signal();
 }
 
 absl::StatusOr<RespValue> RedisClient::Call(std::vector<std::string> args) {
