@@ -108,6 +108,9 @@ void RegisterStreamMetrics(MetricsRegistry& registry, const HttpEdge& http) {
   registry.AddValue("pushbroker_polls_abandoned_total",
                     "Long-polls whose client went away while they waited.", MetricType::kCounter,
                     [&edge] { return Load(edge.polls_abandoned); });
+  registry.AddValue("pushbroker_streams_deferred_total",
+                    "SSE streams answered with a retry advice because the store was unreachable.",
+                    MetricType::kCounter, [&edge] { return Load(edge.streams_deferred); });
   registry.AddValue("pushbroker_connections_refused_total",
                     "Streams and polls refused over --max_connections.", MetricType::kCounter,
                     [&edge] { return Load(edge.refused_over_limit); });

@@ -71,10 +71,15 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request) {
   const absl::Time expires = request.ttl.has_value() ? now + *request.ttl : absl::InfiniteFuture();
   auto payload =
       std::make_shared<const Payload>(Payload{std::move(request.event), std::move(request.data)});
-  ASSIGN_OR_RETURN(std::vector<AppendedMessage> appended,
-                   store_->Append(recipients, std::move(payload), now, expires));
+  ASSIGN_OR_RETURN(
+      std::vector<AppendedMessage> appended,
+      store_->Append(recipients, std::move(payload), now, expires, request.idempotency_key));
 
   PublishResult result;
+  // A store shared by replicas knows the key: every mailbox had it already.
+  result.duplicate = !appended.empty() &&
+                     std::all_of(appended.begin(), appended.end(),
+                                 [](const AppendedMessage& message) { return message.duplicate; });
   result.mailboxes = static_cast<uint32_t>(appended.size());
   for (const AppendedMessage& message : appended) {
     result.streams += static_cast<uint32_t>(message.streams);
@@ -119,7 +124,7 @@ absl::StatusOr<ClientState> Broker::GetClient(const std::string& client_id) {
   ASSIGN_OR_RETURN(MailboxInfo info, store_->Describe(client_id, now));
   ClientState state;
   state.client_id = client_id;
-  state.streams = fanout_.StreamCount(client_id);
+  state.streams = info.streams.value_or(fanout_.StreamCount(client_id));
   state.online = state.streams > 0;
   state.topics = std::move(info.topics);
   state.mailbox_size = info.size;
@@ -128,7 +133,9 @@ absl::StatusOr<ClientState> Broker::GetClient(const std::string& client_id) {
   if (state.online) {
     state.last_seen = now;
   } else {
-    state.last_seen = fanout_.LastSeen(client_id).value_or(absl::InfinitePast());
+    state.last_seen = info.last_seen.has_value()
+                          ? *info.last_seen
+                          : fanout_.LastSeen(client_id).value_or(absl::InfinitePast());
   }
   return state;
 }
@@ -152,10 +159,11 @@ absl::StatusOr<HistoryPage> Broker::History(const std::string& client_id,
 
 absl::StatusOr<size_t> Broker::Disconnect(const std::string& client_id, uint32_t retry_ms) {
   RETURN_IF_ERROR(ValidateClientId(client_id, options_.limits));
-  RETURN_IF_ERROR(store_->Describe(client_id, clock_->Now()).status());
+  ASSIGN_OR_RETURN(size_t remote,
+                   store_->CloseRemoteStreams(client_id, CloseCause::kDisconnected, retry_ms));
   std::vector<std::shared_ptr<StreamSink>> sinks = fanout_.SinksOf(client_id);
   for (const auto& sink : sinks) sink->Close(CloseCause::kDisconnected, retry_ms);
-  return sinks.size();
+  return remote + sinks.size();
 }
 
 absl::Status Broker::DeleteClient(const std::string& client_id) {
@@ -182,6 +190,7 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   }
   ReadRequest read;
   read.create = true;
+  read.open_stream = true;
   if (last_event_id.has_value()) {
     read.from = ReadRequest::From::kAfterId;
     read.after_id = *last_event_id;
@@ -219,9 +228,8 @@ void Broker::ConfirmDelivered(const std::string& client_id, const MessageId& thr
 void Broker::UnregisterStream(const std::string& client_id, const StreamSink* sink) {
   const absl::Time now = clock_->Now();
   fanout_.Unregister(client_id, sink, now);
-  // A stream's end counts as activity: the idle TTL runs from here. A
-  // deleted client stays deleted.
-  (void)store_->Touch(client_id, now, /*create=*/false);
+  // A stream's end counts as activity: the idle TTL runs from here.
+  store_->ReleaseStream(client_id, now);
 }
 
 size_t Broker::Sweep() {

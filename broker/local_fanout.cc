@@ -17,6 +17,22 @@ size_t LocalFanout::OnAppended(const std::string& client_id, const Message& mess
   return it->second.size();
 }
 
+void LocalFanout::CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) {
+  for (const auto& sink : SinksOf(client_id)) sink->Close(cause, retry_ms);
+}
+
+void LocalFanout::Resync(const std::function<bool(const std::string&)>& affected,
+                         uint32_t retry_ms) {
+  std::vector<std::shared_ptr<StreamSink>> closing;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [client_id, sinks] : shard.sinks) {
+      if (affected(client_id)) closing.insert(closing.end(), sinks.begin(), sinks.end());
+    }
+  }
+  for (const auto& sink : closing) sink->Close(CloseCause::kDisconnected, retry_ms);
+}
+
 bool LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamSink> sink,
                            size_t max_per_client) {
   Shard& shard = ShardFor(client_id);

@@ -26,6 +26,8 @@ class LocalFanout final : public AppendListener {
   LocalFanout() = default;
 
   size_t OnAppended(const std::string& client_id, const Message& message) override;
+  void CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) override;
+  void Resync(const std::function<bool(const std::string&)>& affected, uint32_t retry_ms) override;
 
   // False, registering nothing, when the client already has `max_per_client`
   // sinks.

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,10 +14,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "broker/message.h"
 #include "broker/replay.h"
+#include "broker/stream_sink.h"
 
 namespace pushbroker {
 
@@ -24,16 +27,28 @@ namespace pushbroker {
 // while the append is still atomic with respect to other appends and reads of
 // that mailbox ("append and wake in one step"), so it must not block and must
 // not call back into the store. Returns how many live streams took the message.
+// A store shared by several processes (Redis) also calls it on its own I/O
+// thread, after Append returned, still in offset order per mailbox.
 class AppendListener {
  public:
   virtual ~AppendListener() = default;
   virtual size_t OnAppended(const std::string& client_id, const Message& message) = 0;
+  // Another process asked this one to close the client's streams
+  // (Disconnect, DeleteClient through another replica).
+  virtual void CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) = 0;
+  // Notifications for these clients may have been lost: their streams
+  // close with `retry_ms` advice and resume exactly from their last id.
+  virtual void Resync(const std::function<bool(const std::string&)>& affected,
+                      uint32_t retry_ms) = 0;
 };
 
 struct AppendedMessage {
   std::string client_id;
   MessageId id;
   size_t streams = 0;  // live streams the message was handed to
+  // An earlier publish under the same idempotency key appended it (`id`
+  // is that publish's); nothing was appended now.
+  bool duplicate = false;
 };
 
 // What a reader asks for.
@@ -47,6 +62,10 @@ struct ReadRequest {
   std::string after_id;  // raw text, for kAfterId
   size_t limit = SIZE_MAX;
   bool create = false;  // create the mailbox when it does not exist
+  // Registers a live stream of this process in the same step as the read
+  // (stores shared by processes route notifications by it); ReleaseStream
+  // ends it.
+  bool open_stream = false;
 };
 
 struct ReadResult {
@@ -63,6 +82,10 @@ struct MailboxInfo {
   std::optional<MessageId> last_id;   // last assigned in this epoch
   std::vector<std::string> topics;
   absl::Time last_activity;
+  // Set by stores shared by several processes: streams open on any of them,
+  // and when the last one closed.
+  std::optional<size_t> streams;
+  std::optional<absl::Time> last_seen;
 };
 
 // How much history is kept. A message's size is its data and event type
@@ -118,10 +141,13 @@ class MailboxStore {
   // Appends `payload` to each client's mailbox (created when missing), in one
   // step per mailbox with the listener's notification. `expires_at` is capped
   // by the retention TTL. RESOURCE_EXHAUSTED, with nothing appended, when the
-  // missing mailboxes would pass the mailbox limit.
+  // missing mailboxes would pass the mailbox limit. A store shared by
+  // processes also remembers what it appended under a non-empty
+  // `idempotency_key` and does not append it again (AppendedMessage's
+  // `duplicate`); the memory store leaves that to the broker's cache.
   virtual absl::StatusOr<std::vector<AppendedMessage>> Append(
       absl::Span<const std::string> client_ids, std::shared_ptr<const Payload> payload,
-      absl::Time now, absl::Time expires_at) = 0;
+      absl::Time now, absl::Time expires_at, absl::string_view idempotency_key) = 0;
 
   // Reads a mailbox. NOT_FOUND when it does not exist and `create` is false;
   // RESOURCE_EXHAUSTED when creating it would pass the mailbox limit.
@@ -133,6 +159,15 @@ class MailboxStore {
   // back): kUndelivered reads start after it. An id of another epoch, or a
   // missing mailbox, changes nothing.
   virtual void ConfirmDelivered(const std::string& client_id, const MessageId& through) = 0;
+
+  // A stream opened with `open_stream` ended: the client was seen now.
+  virtual void ReleaseStream(const std::string& client_id, absl::Time now) = 0;
+
+  // Asks other processes holding streams of the client to close them;
+  // returns how many they hold (0 for a store of one process). NOT_FOUND
+  // when the client has no mailbox.
+  virtual absl::StatusOr<size_t> CloseRemoteStreams(const std::string& client_id, CloseCause cause,
+                                                    uint32_t retry_ms) = 0;
 
   // Marks the mailbox active now (the idle TTL restarts). With `create`, a
   // missing mailbox is created; without, it is NOT_FOUND.
@@ -150,7 +185,8 @@ class MailboxStore {
   virtual absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) = 0;
   virtual std::vector<std::string> TopicMembers(const std::string& topic) = 0;
 
-  // Drops the mailbox and its topic memberships. NOT_FOUND when missing.
+  // Drops the mailbox and its topic memberships, and closes its streams on
+  // other processes. NOT_FOUND when missing.
   virtual absl::Status Delete(const std::string& client_id) = 0;
 
   // Drops expired messages, and mailboxes idle (no activity, no live stream

@@ -86,7 +86,7 @@ MailboxPosition MemoryMailboxStore::PositionOf(const Mailbox& mailbox) {
 
 absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
     absl::Span<const std::string> client_ids, std::shared_ptr<const Payload> payload,
-    absl::Time now, absl::Time expires_at) {
+    absl::Time now, absl::Time expires_at, absl::string_view /*idempotency_key*/) {
   expires_at = std::min(expires_at, now + retention_.ttl);
   // The mailbox limit is checked for the whole publish first, so a publish
   // is refused whole rather than reaching some of its clients.
@@ -198,6 +198,22 @@ absl::Status MemoryMailboxStore::Touch(const std::string& client_id, absl::Time 
   if (mailbox == nullptr) return MailboxLimitError();
   mailbox->last_activity = now;
   return absl::OkStatus();
+}
+
+void MemoryMailboxStore::ReleaseStream(const std::string& client_id, absl::Time now) {
+  // A deleted client stays deleted.
+  (void)Touch(client_id, now, /*create=*/false);
+}
+
+absl::StatusOr<size_t> MemoryMailboxStore::CloseRemoteStreams(const std::string& client_id,
+                                                              CloseCause /*cause*/,
+                                                              uint32_t /*retry_ms*/) {
+  Shard& shard = ShardFor(client_id);
+  absl::MutexLock lock(&shard.mu);
+  if (shard.mailboxes.count(client_id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no client ", client_id));
+  }
+  return 0;  // this process holds all of its streams
 }
 
 absl::StatusOr<MailboxInfo> MemoryMailboxStore::Describe(const std::string& client_id,

@@ -42,12 +42,15 @@ class MemoryMailboxStore final : public MailboxStore {
   void SetAppendListener(AppendListener* listener) override;
   absl::StatusOr<std::vector<AppendedMessage>> Append(absl::Span<const std::string> client_ids,
                                                       std::shared_ptr<const Payload> payload,
-                                                      absl::Time now,
-                                                      absl::Time expires_at) override;
+                                                      absl::Time now, absl::Time expires_at,
+                                                      absl::string_view idempotency_key) override;
   absl::StatusOr<ReadResult> Read(const std::string& client_id, const ReadRequest& request,
                                   absl::Time now) override;
   void ConfirmDelivered(const std::string& client_id, const MessageId& through) override;
   absl::Status Touch(const std::string& client_id, absl::Time now, bool create) override;
+  void ReleaseStream(const std::string& client_id, absl::Time now) override;
+  absl::StatusOr<size_t> CloseRemoteStreams(const std::string& client_id, CloseCause cause,
+                                            uint32_t retry_ms) override;
   absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) override;
   std::vector<std::string> ListClients() override;
   absl::Status AddToTopic(const std::string& client_id, const std::string& topic,

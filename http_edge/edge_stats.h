@@ -18,6 +18,8 @@ struct EdgeStats {
   // SSE streams ended, indexed by StreamEnd.
   std::array<std::atomic<uint64_t>, kStreamEndCount> stream_ends{};
   std::atomic<uint64_t> polls{0};
+  // Streams asked to come back later because the store was unreachable.
+  std::atomic<uint64_t> streams_deferred{0};
   std::atomic<uint64_t> polls_abandoned{0};  // the peer left while the poll waited
   std::atomic<uint64_t> refused_over_limit{0};
 };

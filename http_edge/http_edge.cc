@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -251,6 +252,9 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
                                             &stream_memory_, clock_->Now(), *std::move(slot));
   stream->set_token_expires_at(admitted->token_expires_at);
   absl::StatusOr<OpenedStream> opened = broker_->OpenStream(client_id, last_event_id, stream);
+  if (!opened.ok() && opened.status().code() == absl::StatusCode::kUnavailable) {
+    return AskToComeBack(res, opened.status());
+  }
   if (!opened.ok()) return SetJsonError(res, opened.status());  // the slot goes with `stream`
   Handoff handoff{[loop, stream](int fd) { loop->Adopt(stream, fd); },
                   [this, stream] { OnStreamEnded(stream, StreamEnd::kAbandoned); }};
@@ -258,7 +262,9 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
     OnStreamEnded(stream, StreamEnd::kInternalError);
     return SetJsonError(res, 500, "internal", "the connection cannot be handed off");
   }
-  const uint64_t replayed_through = opened->replay.empty() ? 0 : opened->replay.back().id.offset;
+  // The replay reads through the last offset assigned (expired messages are
+  // skipped), so live messages continue right after it.
+  const uint64_t replayed_through = opened->position.next_offset - 1;
   logger_->Info("stream_opened",
                 {{"client_id", client_id},
                  {"transport", "sse"},
@@ -280,6 +286,21 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
     server->CommitHandoff(req);
     return false;
   });
+}
+
+void HttpEdge::AskToComeBack(httplib::Response& res, const absl::Status& why) {
+  // Any status but 200 would stop an EventSource for good: answer an empty
+  // stream that advises a jittered retry of 3 to 10 s and ends.
+  stats_.streams_deferred.fetch_add(1, std::memory_order_relaxed);
+  absl::BitGen random;
+  const uint32_t retry_ms = absl::Uniform<uint32_t>(random, 3000, 10001);
+  logger_->Warn("stream_deferred",
+                {{"message", std::string(why.message())}, {"retry_ms", retry_ms}});
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(
+      absl::StrCat(": ", "store unavailable, come back later\n", EncodeSseRetry(retry_ms)),
+      "text/event-stream");
 }
 
 void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
@@ -318,7 +339,8 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
     // A poll never waits past its token's expiry.
     abandoned = !waiter->Wait(std::min(timeout, admitted->token_expires_at - clock_->Now()),
                               stopping_, server_.SocketOf(req));
-    batch.messages = waiter->TakeAfter(opened->position.next_offset - 1);
+    batch.messages =
+        waiter->TakeFrom(MessageId{opened->position.epoch, opened->position.next_offset});
     batch.retry_ms = waiter->retry_ms();
   } else {
     batch.messages = std::move(opened->replay);

@@ -116,6 +116,8 @@ class HttpEdge {
   std::string TokenOf(const httplib::Request& req) const;
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandlePoll(const httplib::Request& req, httplib::Response& res);
+  // The answer to a stream the store cannot open now (UNAVAILABLE).
+  void AskToComeBack(httplib::Response& res, const absl::Status& why);
   // Takes one of --max_connections, or answers 503.
   std::optional<StreamSlot> TryReserveStream(httplib::Response& res);
   // Every end of an SSE stream comes here once: unregister, count, log, and

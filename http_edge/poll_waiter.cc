@@ -42,11 +42,15 @@ bool PollWaiter::Wait(absl::Duration timeout, const std::atomic<bool>& stopping,
   return true;
 }
 
-std::vector<Message> PollWaiter::TakeAfter(uint64_t after_offset) {
+std::vector<Message> PollWaiter::TakeFrom(MessageId first) {
   absl::MutexLock lock(&mu_);
   std::vector<Message> out;
+  MessageId next = first;
   for (Message& message : messages_) {
-    if (message.id.offset > after_offset) out.push_back(std::move(message));
+    if (message.id.epoch == next.epoch && message.id.offset < next.offset) continue;
+    if (message.id != next) break;  // a gap: the next poll reads it from the mailbox
+    out.push_back(std::move(message));
+    ++next.offset;
   }
   messages_.clear();
   return out;

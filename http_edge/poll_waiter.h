@@ -30,8 +30,10 @@ class PollWaiter final : public StreamSink {
   bool Wait(absl::Duration timeout, const std::atomic<bool>& stopping, int peer_fd = -1)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The delivered messages with an offset above `after_offset`, in order.
-  std::vector<Message> TakeAfter(uint64_t after_offset) ABSL_LOCKS_EXCLUDED(mu_);
+  // The delivered messages from `first` on, in order, as far as they follow
+  // one another (a gap left by a lost notification ends the run there; the
+  // next poll reads the rest from the mailbox).
+  std::vector<Message> TakeFrom(MessageId first) ABSL_LOCKS_EXCLUDED(mu_);
   // The retry advice of a Disconnect, if one came.
   std::optional<uint32_t> retry_ms() const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -11,6 +11,16 @@ MailboxKeys KeysOf(absl::string_view client_id) {
                      absl::StrCat(prefix, "clients")};
 }
 
+std::string RegistryKey(int partition) {
+  return absl::StrCat("pb:{", PartitionTag(partition), "}:clients");
+}
+
+std::string ReplicaChannel(int partition, absl::string_view replica) {
+  return absl::StrCat("pb:{", PartitionTag(partition), "}:r:", replica);
+}
+
+std::string TopicKey(absl::string_view topic) { return absl::StrCat("pb:{t:", topic, "}:m"); }
+
 absl::Status LoadFunctions(RedisClient& client) {
   absl::StatusOr<RespValue> loaded =
       client.Call({"FUNCTION", "LOAD", "REPLACE", std::string(RedisFunctionsLua())});

@@ -91,7 +91,7 @@ RedisClient::~RedisClient() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RedisClient::Submit(std::vector<std::string> args, Callback done) {
+void RedisClient::Submit(std::vector<std::string> args, Callback done, std::string run_id) {
   absl::Status refused;
   bool first_waiting = false;
   {
@@ -105,7 +105,8 @@ void RedisClient::Submit(std::vector<std::string> args, Callback done) {
       ++pending_;
       first_waiting = submitted_.empty();
       submitted_.push_back(Request{EncodeCommand(args), std::move(done),
-                                   absl::Now() + options_.io_timeout, /*internal=*/false});
+                                   absl::Now() + options_.io_timeout, /*internal=*/false,
+                                   std::move(run_id)});
     }
   }
   if (!refused.ok()) return done(std::move(refused));
@@ -125,6 +126,32 @@ absl::StatusOr<RespValue> RedisClient::Call(std::vector<std::string> args) {
   return result;
 }
 
+std::vector<absl::StatusOr<RespValue>> RedisClient::CallAll(
+    std::vector<std::vector<std::string>> commands) {
+  std::vector<absl::StatusOr<RespValue>> results(commands.size(), absl::UnknownError("no outcome"));
+  absl::Mutex done_mu;
+  size_t left = commands.size();
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Submit(std::move(commands[i]), [&, i](absl::StatusOr<RespValue> reply) {
+      results[i] = std::move(reply);
+      absl::MutexLock lock(&done_mu);
+      --left;
+    });
+  }
+  absl::MutexLock lock(&done_mu);
+  done_mu.Await(absl::Condition(
+      +[](size_t* n) { return *n == 0; }, &left));  // each ends by its deadline
+  return results;
+}
+
+void RedisClient::Reconnect() {
+  {
+    absl::MutexLock lock(&mu_);
+    reconnect_ = true;
+  }
+  wakeup_.Signal();
+}
+
 std::string RedisClient::run_id() const {
   absl::MutexLock lock(&mu_);
   return run_id_;
@@ -142,6 +169,12 @@ void RedisClient::SetState(State state) {
 }
 
 void RedisClient::TakeSubmitted() {
+  bool reconnect = false;
+  {
+    absl::MutexLock lock(&mu_);
+    std::swap(reconnect, reconnect_);
+  }
+  if (reconnect && fd_ >= 0) Disconnect("asked to reconnect");
   absl::MutexLock lock(&mu_);
   while (!submitted_.empty()) {
     unsent_.push_back(std::move(submitted_.front()));
@@ -201,16 +234,21 @@ void RedisClient::OnConnected() {
   }
   handshake_.push_back(Request{EncodeCommand({"CLIENT", "SETNAME", options_.client_name}),
                                failed("CLIENT SETNAME"), deadline, true});
+  for (const std::vector<std::string>& command : options_.handshake_commands) {
+    handshake_.push_back(Request{EncodeCommand(command), failed(command.front()), deadline, true});
+  }
   handshake_.push_back(Request{EncodeCommand({"INFO", "server"}),
                                [this, check = failed("INFO")](absl::StatusOr<RespValue> reply) {
                                  if (!reply.ok() || reply->is_error()) return check(reply);
+                                 io_run_id_ = RunIdOf(reply->text);
                                  {
                                    absl::MutexLock lock(&mu_);
-                                   run_id_ = RunIdOf(reply->text);
+                                   run_id_ = io_run_id_;
                                  }
                                  SetState(State::kReady);
                                  backoff_ = options_.min_backoff;
                                  last_error_.clear();
+                                 if (options_.on_ready) options_.on_ready();
                                },
                                deadline, true});
 }
@@ -222,6 +260,10 @@ void RedisClient::Flush() {
     while (!source.empty()) {
       Request request = std::move(source.front());
       source.pop_front();
+      if (!request.run_id.empty() && request.run_id != io_run_id_) {
+        FailUnsent(std::move(request), "the Redis process changed (restart or failover)");
+        continue;
+      }
       out_ += request.bytes;
       request.bytes_end = written_ + out_.size();
       request.deadline = deadline;
@@ -238,6 +280,15 @@ void RedisClient::Flush() {
     written_ += static_cast<uint64_t>(n);
     out_.erase(0, static_cast<size_t>(n));
   }
+}
+
+void RedisClient::FailUnsent(Request request, absl::string_view why) {
+  {
+    absl::MutexLock lock(&mu_);
+    --pending_;
+  }
+  request.done(
+      absl::UnavailableError(absl::StrCat("redis ", options_.address, ": not sent: ", why)));
 }
 
 void RedisClient::OnReadable() {
@@ -260,7 +311,16 @@ void RedisClient::OnReadable() {
   }
 }
 
+bool RedisClient::IsPush(const RespValue& reply) const {
+  if (!options_.on_push || reply.type != RespValue::Type::kArray || reply.elements.empty()) {
+    return false;
+  }
+  const std::string& kind = reply.elements.front().text;
+  return kind == "smessage" || kind == "sunsubscribe" || kind == "message";
+}
+
 void RedisClient::DeliverReply(RespValue reply) {
+  if (IsPush(reply)) return options_.on_push(std::move(reply));
   if (in_flight_.empty()) return Disconnect("a reply to no command");
   Request request = std::move(in_flight_.front());
   in_flight_.pop_front();
@@ -288,6 +348,7 @@ void RedisClient::Disconnect(absl::string_view why) {
   in_flight_.clear();
   for (auto it = resend.rbegin(); it != resend.rend(); ++it) unsent_.push_front(std::move(*it));
   SetState(State::kDisconnected);
+  io_run_id_.clear();
   {
     absl::MutexLock lock(&mu_);
     run_id_.clear();
@@ -298,6 +359,7 @@ void RedisClient::Disconnect(absl::string_view why) {
         absl::StrCat("redis ", options_.address, ": outcome unknown: ", why)));
   }
   if (last_error_.empty()) last_error_ = std::string(why);
+  if (options_.on_lost) options_.on_lost(why);
   const double jitter = absl::Uniform(random_, 1.0, 1.5);
   next_connect_ = absl::Now() + backoff_ * jitter;
   backoff_ = std::min(backoff_ * 2, options_.max_backoff);
@@ -340,7 +402,10 @@ void RedisClient::Run() {
       if (stopping_) break;
     }
     TakeSubmitted();
-    if (io_state_ == State::kDisconnected && HasWork() && absl::Now() >= next_connect_) Connect();
+    if (io_state_ == State::kDisconnected && (HasWork() || options_.stay_connected) &&
+        absl::Now() >= next_connect_) {
+      Connect();
+    }
     if (fd_ >= 0 && io_state_ != State::kConnecting) Flush();
     const int n = ::epoll_wait(wakeup_.epoll_fd(), events, 16,
                                static_cast<int>(absl::ToInt64Milliseconds(kTick)));

@@ -51,6 +51,19 @@ struct RedisClientOptions {
   // A seam for tests: makes a socket already connected (or connecting) to
   // the node, or -1 with errno set. Null: a non-blocking TCP connect.
   std::function<int()> connect;
+  // Commands run on every new connection after the client says who it is
+  // and before anything else (FUNCTION LOAD): an error reply fails the
+  // handshake, and the connection is tried again later.
+  std::vector<std::vector<std::string>> handshake_commands;
+  // Reconnects after a failure even with nothing to send (a subscriber).
+  bool stay_connected = false;
+  // Pub/sub: replies that are pushes ("smessage", "sunsubscribe") go here
+  // instead of answering a command. On the I/O thread; must not block.
+  std::function<void(RespValue)> on_push;
+  // After each handshake, and after each connection lost (with why). On
+  // the I/O thread; may Submit(), must not block.
+  std::function<void()> on_ready;
+  std::function<void(absl::string_view)> on_lost;
 };
 
 class RedisClient {
@@ -63,9 +76,19 @@ class RedisClient {
   ~RedisClient();  // fails what is pending with UNAVAILABLE, joins the thread
 
   // Queues `args` (a command and its arguments); `done` gets the reply.
-  void Submit(std::vector<std::string> args, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // With `run_id`, the command is sent only to that process of the node:
+  // if the connection is redone to another (a restart, a failover), it
+  // fails "not sent" instead, so a command that carries the incarnation
+  // fence never runs under the wrong one.
+  void Submit(std::vector<std::string> args, Callback done, std::string run_id = "")
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Submit, and wait for the outcome.
   absl::StatusOr<RespValue> Call(std::vector<std::string> args) ABSL_LOCKS_EXCLUDED(mu_);
+  // Submits all (pipelined, in order) and waits for every outcome, in order.
+  std::vector<absl::StatusOr<RespValue>> CallAll(std::vector<std::vector<std::string>> commands)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops the connection and makes a new one (a subscriber that went deaf).
+  void Reconnect() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The node's run_id at the last handshake ("" before the first).
   std::string run_id() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -78,6 +101,7 @@ class RedisClient {
     Callback done;
     absl::Time deadline;     // to be sent by; once sent, to be answered by
     bool internal = false;   // part of the handshake
+    std::string run_id;      // send only to this process ("" any)
     uint64_t bytes_end = 0;  // once queued to write: where its bytes end in the stream
   };
   enum class State { kDisconnected, kConnecting, kHandshaking, kReady };
@@ -95,6 +119,9 @@ class RedisClient {
   void Disconnect(absl::string_view why);
   void CheckDeadlines(absl::Time now);
   void DeliverReply(RespValue reply);
+  // Ends a user's request that was never written.
+  void FailUnsent(Request request, absl::string_view why);
+  bool IsPush(const RespValue& reply) const;
   void SetState(State state) ABSL_LOCKS_EXCLUDED(mu_);
   // The requests to write next: the handshake's while it runs, then users'.
   bool HasWork() const;
@@ -109,12 +136,14 @@ class RedisClient {
   std::deque<Request> submitted_ ABSL_GUARDED_BY(mu_);
   size_t pending_ ABSL_GUARDED_BY(mu_) = 0;  // submitted and not yet answered
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool reconnect_ ABSL_GUARDED_BY(mu_) = false;
   State state_ ABSL_GUARDED_BY(mu_) = State::kDisconnected;
   std::string run_id_ ABSL_GUARDED_BY(mu_);
 
   // The I/O thread's own.
   int fd_ = -1;
   State io_state_ = State::kDisconnected;
+  std::string io_run_id_;          // of the current connection, once known
   std::deque<Request> handshake_;  // not yet written, handshake first
   std::deque<Request> unsent_;     // users' requests not yet written
   std::deque<Request> in_flight_;  // written, awaiting replies, in order

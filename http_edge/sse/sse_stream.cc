@@ -36,12 +36,17 @@ void SseStream::EnqueueLocked(OutChunk chunk) {
   queued_.push_back(std::move(chunk));
 }
 
-void SseStream::QueueMessageLocked(const Message& message) {
-  if (message.id.offset <= queued_through_) return;  // already replayed
+bool SseStream::QueueMessageLocked(const Message& message) {
+  if (message.id.epoch == epoch_ && message.id.offset <= queued_through_) return false;  // sent
+  if (message.id.epoch != epoch_ || message.id.offset != queued_through_ + 1) {
+    // No retry advice: the client keeps the one it has.
+    return EndLocked("");
+  }
   queued_through_ = message.id.offset;
   EnqueueLocked(OutChunk{EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event,
                                                     message.payload->data)),
                          message.published_at, message.id.offset});
+  return false;
 }
 
 void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch) {
@@ -59,9 +64,10 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uin
     }
     queued_through_ = replayed_through;
     priming_ = false;
-    for (const Message& message : held_while_priming_) QueueMessageLocked(message);
+    bool ended = false;
+    for (const Message& message : held_while_priming_) ended |= QueueMessageLocked(message);
     held_while_priming_.clear();
-    wake = ScheduleWakeLocked();
+    wake = ScheduleWakeLocked() || ended;
   }
   if (wake) loop_->Wake(shared_from_this());
 }
@@ -75,9 +81,10 @@ void SseStream::Deliver(const Message& message) {
       held_while_priming_.push_back(message);
       return;
     }
-    QueueMessageLocked(message);
-    const size_t live_bytes = queued_bytes_ - opening_bytes_;
-    if (live_bytes > max_queued_bytes_ || memory_->MustCut(live_bytes)) {
+    if (QueueMessageLocked(message)) {
+      wake = true;
+    } else if (const size_t live_bytes = queued_bytes_ - opening_bytes_;
+               live_bytes > max_queued_bytes_ || memory_->MustCut(live_bytes)) {
       overflowed_ = true;
       queued_.clear();
       memory_->Release(queued_bytes_);

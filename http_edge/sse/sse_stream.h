@@ -34,11 +34,11 @@ struct OutChunk {
 // Safe for concurrent access from multiple threads. Until Prime() the
 // stream holds live messages aside, so the replay goes out first; after it,
 // live messages at or below the last replayed offset are dropped as
-// duplicates. Past `max_queued_bytes` of unsent live data the stream gives
-// up (slow consumer) and the loop closes it, and sooner when all streams
-// together hold more than their budget (StreamMemory); the client
-// reconnects with Last-Event-ID and loses nothing, since the mailbox still
-// has the messages.
+// duplicates; a live message that does not follow the last one queued ends
+// the stream, which resumes exactly on reconnect. Past `max_queued_bytes` of unsent live data the
+// stream gives up (slow consumer) and the loop closes it, and sooner when all streams together hold
+// more than their budget (StreamMemory); the client reconnects with Last-Event-ID and loses
+// nothing, since the mailbox still has the messages.
 class SseStream final : public StreamSink, public std::enable_shared_from_this<SseStream> {
  public:
   // `loop` must outlive the stream's registration with it; `memory` must
@@ -89,7 +89,12 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   // Queues `last` (and the last chunk) and marks the stream ending, unless it
   // already is. Returns whether the loop needs waking.
   bool EndLocked(std::string last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a live message after what is queued. A message of another epoch,
+  // or one past a gap in the offsets (a notification lost between
+  // processes), ends the stream instead: the client reconnects with its last
+  // id and the replay fills the gap exactly. Returns whether the loop needs
+  // waking for that end.
+  bool QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string client_id_;

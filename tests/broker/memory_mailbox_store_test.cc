@@ -25,7 +25,7 @@ class MemoryMailboxStoreTest : public ::testing::Test {
 
   MessageId Append(const std::string& client, const std::string& data, absl::Time now = kStart,
                    absl::Time expires = absl::InfiniteFuture()) {
-    auto appended = store_.Append({client}, Text(data), now, expires);
+    auto appended = store_.Append({client}, Text(data), now, expires, "");
     EXPECT_THAT(appended, IsOk());
     return appended->front().id;
   }

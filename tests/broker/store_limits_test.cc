@@ -32,7 +32,7 @@ std::vector<uint64_t> Offsets(MemoryMailboxStore& store, const std::string& clie
 }
 
 absl::Status AppendTo(MemoryMailboxStore& store, std::vector<std::string> clients, size_t bytes) {
-  return store.Append(clients, Sized(bytes), kNow, absl::InfiniteFuture()).status();
+  return store.Append(clients, Sized(bytes), kNow, absl::InfiniteFuture(), "").status();
 }
 
 TEST(StoreLimitsTest, AMailboxPastItsByteLimitLosesItsOldest) {

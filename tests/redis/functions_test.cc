@@ -36,6 +36,7 @@ struct AppendArgs {
   int64_t expires = kNow + kDay;
   bool create = true;
   std::string candidate = "abc";
+  std::string idempotency_key;
 };
 
 struct ReadResult {
@@ -70,11 +71,11 @@ class FunctionsTest : public ::testing::Test {
   std::string Append(const std::string& cid, const std::string& data, AppendArgs a = {}) {
     const MailboxKeys keys = KeysOf(cid);
     const std::string msg_bytes = std::to_string(data.size() + 200);
-    RespValue reply = Call(
-        {"FCALL", "pb1_append", "3", keys.clients, keys.meta, keys.list, std::to_string(a.now),
-         a.fence, std::to_string(a.max_n), std::to_string(a.max_b), std::to_string(kDay),
-         std::to_string(a.expires), "", data, msg_bytes, a.create ? "1" : "0", cid, a.candidate});
-    if (reply.elements.size() != 1 || reply.elements[0].elements.size() != 5) return "?";
+    RespValue reply =
+        Call({"FCALL", "pb1_append", "1", keys.clients, std::to_string(a.now), a.fence,
+              std::to_string(a.max_n), std::to_string(a.max_b), std::to_string(a.expires), "", data,
+              msg_bytes, a.create ? "1" : "0", a.idempotency_key, "60000", cid, a.candidate});
+    if (reply.elements.size() != 1 || reply.elements[0].elements.size() != 4) return "?";
     return reply.elements[0].elements[1].text;
   }
 
@@ -87,9 +88,8 @@ class FunctionsTest : public ::testing::Test {
       id_epoch = absl::StrCat(absl::Hex(id->epoch));
       id_offset = std::to_string(id->offset);
     }
-    RespValue reply =
-        Call({"FCALL", "pb1_read", "3", keys.clients, keys.meta, keys.list, std::to_string(now),
-              fence, cid, candidate, "1", std::to_string(kDay), mode, id_epoch, id_offset, "0"});
+    RespValue reply = Call({"FCALL", "pb1_read", "1", keys.clients, std::to_string(now), fence, cid,
+                            candidate, "1", mode, id_epoch, id_offset, "0", "", "0"});
     ReadResult out;
     if (reply.elements.size() < 4) return out;
     out.epoch = reply.elements[0].text;
@@ -199,10 +199,57 @@ TEST_F(FunctionsTest, UnderAnotherRedisProcessAMailboxTakesANewEpochAndKeepsItsM
 TEST_F(FunctionsTest, TheDeliveredCursorMovesOnlyForward) {
   for (int i = 0; i < 3; ++i) Append("alice", "m");
   const MailboxKeys keys = KeysOf("alice");
-  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.meta, "abc", "2"}).integer, 1);
-  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.meta, "abc", "1"}).integer, 0);
-  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.meta, "fed", "3"}).integer, 0);
+  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.clients, "alice", "abc", "2"}).integer, 1);
+  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.clients, "alice", "abc", "1"}).integer, 0);
+  EXPECT_EQ(Call({"FCALL", "pb1_confirm", "1", keys.clients, "alice", "fed", "3"}).integer, 0);
   EXPECT_THAT(Read("alice", "undelivered", "").offsets, ElementsAre(3));
+}
+
+TEST_F(FunctionsTest, AnIdempotencyKeyAppendsOncePerMailbox) {
+  AppendArgs keyed;
+  keyed.idempotency_key = "order-1";
+  EXPECT_EQ(Append("alice", "m", keyed), "abc-1");
+  EXPECT_EQ(Append("alice", "m", keyed), "abc-1") << "the retry answers the first id";
+  EXPECT_EQ(Append("alice", "m"), "abc-2");
+  EXPECT_THAT(Read("alice", "after", "abc-0").offsets, ElementsAre(1, 2));
+}
+
+TEST_F(FunctionsTest, AStreamRouteCountsWhileItsReplicasLeaseHolds) {
+  const MailboxKeys keys = KeysOf("alice");
+  const std::string lease = std::to_string(kNow + 15000);
+  Call({"FCALL", "pb1_read", "1", keys.clients, std::to_string(kNow), "run-a", "alice", "abc", "1",
+        "undelivered", "", "0", "0", "r1", lease});
+  auto streams = [&](int64_t now) {
+    RespValue d = Call(
+        {"FCALL", "pb1_describe", "1", keys.clients, std::to_string(now), "run-a", "alice", "abc"});
+    return d.elements.size() >= 6 ? d.elements[5].integer : -1;
+  };
+  EXPECT_EQ(streams(kNow + 1000), 1);
+  EXPECT_EQ(streams(kNow + 16000), 0) << "the replica's lease ended";
+  Call({"FCALL", "pb1_lease", "1", keys.clients, std::to_string(kNow), "r1",
+        std::to_string(kNow + 30000)});
+  EXPECT_EQ(streams(kNow + 16000), 0) << "an ended lease drops the route for good";
+}
+
+TEST_F(FunctionsTest, AnIdleMailboxIsSweptWithItsTopicsUnlessAStreamHoldsIt) {
+  Append("alice", "m");
+  Append("bob", "m");
+  const MailboxKeys alice = KeysOf("alice"), bob = KeysOf("bob");
+  Call({"FCALL", "pb1_topic", "1", alice.clients, std::to_string(kNow), "run-a", "alice", "abc",
+        "1", "add", "news", "10"});
+  Call({"FCALL", "pb1_read", "1", bob.clients, std::to_string(kNow), "run-a", "bob", "abc", "1",
+        "undelivered", "", "0", "0", "r1", std::to_string(kNow + 3 * kDay)});
+  auto sweep = [&](const MailboxKeys& keys) {
+    return Call({"FCALL", "pb1_sweep", "1", keys.clients, std::to_string(kNow + 2 * kDay),
+                 std::to_string(kDay), "100"});
+  };
+  RespValue swept = sweep(alice);
+  ASSERT_EQ(swept.elements.size(), 1u);
+  EXPECT_EQ(swept.elements[0].elements[0].text, "alice");
+  EXPECT_EQ(swept.elements[0].elements[1].text, "news");
+  EXPECT_EQ(Call({"EXISTS", alice.meta, alice.list}).integer, 0);
+  EXPECT_TRUE(sweep(bob).elements.empty()) << "bob has a live stream";
+  EXPECT_EQ(Call({"EXISTS", bob.meta}).integer, 1);
 }
 
 TEST_F(FunctionsTest, WithoutCreateAMissingMailboxIsSkipped) {
