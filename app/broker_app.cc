@@ -16,7 +16,11 @@ namespace {
 
 // The effective configuration, for the start line. Holds no secrets.
 nlohmann::ordered_json ConfigOf(const AppOptions& o) {
-  return {{"store", "memory"},
+  return {{"store", o.store},
+          {"redis_addrs", o.store == "redis" ? o.redis.address : ""},
+          {"redis_fence", o.redis.fence},
+          {"redis_io_timeout_s", absl::ToDoubleSeconds(o.redis.io_timeout)},
+          {"replica_id", o.redis.replica_id},
           {"bind_address", o.http.bind_address},
           {"mailbox_max_messages", o.retention.max_messages},
           {"mailbox_ttl_s", absl::ToDoubleSeconds(o.retention.ttl)},
@@ -60,13 +64,13 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
 
 }  // namespace
 
-BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth,
-                     std::unique_ptr<ApiKeys> api_keys)
+BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<MailboxStore> store,
+                     std::unique_ptr<ClientAuthenticator> auth, std::unique_ptr<ApiKeys> api_keys)
     : options_(std::move(options)),
       logger_(NewStderrJsonLogger(options_.log_level)),
       auth_(std::move(auth)),
-      api_keys_(std::move(api_keys)) {
-  store_ = std::make_unique<MemoryMailboxStore>(options_.retention, options_.store_limits);
+      api_keys_(std::move(api_keys)),
+      store_(std::move(store)) {
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());
@@ -83,14 +87,28 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> au
       },
       [this] { return metrics_.Render(); }, logger_.get(), &clock_);
   RegisterBrokerMetrics(metrics_, *broker_, *store_, *http_, *grpc_, *admin_);
+  if (options_.store == "redis") {
+    RegisterRedisMetrics(metrics_, *static_cast<redis::RedisMailboxStore*>(store_.get()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<MailboxStore>> BrokerApp::MakeStore(const AppOptions& options) {
+  if (options.store != "redis") {
+    return std::make_unique<MemoryMailboxStore>(options.retention, options.store_limits);
+  }
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<redis::RedisMailboxStore> store,
+      redis::RedisMailboxStore::Start(options.redis, options.retention, options.store_limits));
+  return store;
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
   ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth,
                    ClientAuthenticator::Create(options.client_auth));
   ASSIGN_OR_RETURN(std::unique_ptr<ApiKeys> api_keys, ApiKeys::Open(options.api_keys_file));
+  ASSIGN_OR_RETURN(std::unique_ptr<MailboxStore> store, MakeStore(options));
   std::unique_ptr<BrokerApp> app(
-      new BrokerApp(std::move(options), std::move(auth), std::move(api_keys)));
+      new BrokerApp(std::move(options), std::move(store), std::move(auth), std::move(api_keys)));
   app->logger_->Info("start", ConfigOf(app->options_));
   if (!app->auth_->enabled()) {
     app->logger_->Warn("client_auth_off",
@@ -103,6 +121,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
         "publisher_auth_off",
         {{"message", "no --api_keys_file: any process that reaches the gRPC port can publish"}});
   }
+  if (app->options_.store == "redis") app->AwaitRedis();
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
   RETURN_IF_ERROR(app->http_->Start());
@@ -117,7 +136,27 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
   return app;
 }
 
-BrokerApp::~BrokerApp() { Shutdown(); }
+void BrokerApp::AwaitRedis() {
+  auto* store = static_cast<redis::RedisMailboxStore*>(store_.get());
+  const absl::Time deadline = absl::Now() + options_.redis.io_timeout;
+  while (!store->up() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  if (store->up()) {
+    logger_->Info("redis_connected",
+                  {{"redis_addrs", options_.redis.address}, {"replica_id", store->replica_id()}});
+  } else {
+    logger_->Warn("redis_unreachable",
+                  {{"redis_addrs", options_.redis.address},
+                   {"message",
+                    "serving anyway: publishes fail UNAVAILABLE and streams are asked "
+                    "to come back until Redis answers"}});
+  }
+}
+
+BrokerApp::~BrokerApp() {
+  Shutdown();
+  // The store's threads call into the broker's fan-out: stop them first.
+  store_.reset();
+}
 
 bool BrokerApp::ListenersHealthy() const { return http_->listening() && admin_->listening(); }
 

@@ -22,6 +22,7 @@
 #include "http_edge/http_edge.h"
 #include "logging/logger.h"
 #include "metrics/metrics_registry.h"
+#include "redis/redis_mailbox_store.h"
 
 namespace pushbroker {
 
@@ -39,8 +40,10 @@ struct AppOptions {
   // Everything, drain included, ends within this time of the shutdown.
   absl::Duration shutdown_grace = absl::Seconds(10);
   LogLevel log_level = LogLevel::kInfo;
-  ClientAuthOptions client_auth;  // secret_file empty: clients are not authenticated
-  std::string api_keys_file;      // empty: publishers need no API key
+  ClientAuthOptions client_auth;   // secret_file empty: clients are not authenticated
+  std::string api_keys_file;       // empty: publishers need no API key
+  std::string store = "memory";    // or "redis"
+  redis::RedisStoreOptions redis;  // with store "redis"
 };
 
 // Start() and Shutdown() are for one owning thread; accessors are safe from
@@ -73,8 +76,14 @@ class BrokerApp {
   HttpEdge& http_edge() { return *http_; }
 
  private:
-  BrokerApp(AppOptions options, std::unique_ptr<ClientAuthenticator> auth,
-            std::unique_ptr<ApiKeys> api_keys);
+  BrokerApp(AppOptions options, std::unique_ptr<MailboxStore> store,
+            std::unique_ptr<ClientAuthenticator> auth, std::unique_ptr<ApiKeys> api_keys);
+  // The store the options name: memory, or Redis (connecting in the
+  // background).
+  static absl::StatusOr<std::unique_ptr<MailboxStore>> MakeStore(const AppOptions& options);
+  // Waits up to --redis_io_timeout for the Redis store to connect and
+  // subscribe, and logs the outcome; serves either way.
+  void AwaitRedis();
   // The secrets files in force (client token secrets, API keys).
   std::vector<SecretsFile*> SecretsFiles();
   void JanitorLoop() ABSL_LOCKS_EXCLUDED(mu_);

@@ -160,6 +160,44 @@ void RegisterListenerMetrics(MetricsRegistry& registry, const HttpEdge& http,
 
 }  // namespace
 
+void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxStore& store) {
+  const redis::RedisStoreCounters& c = store.counters();
+  const redis::LiveFeedCounters& feed = store.feed_counters();
+  registry.AddValue("pushbroker_redis_up",
+                    "1 while the command connection is up and the live feed subscribed.",
+                    MetricType::kGauge, [&store] { return store.up() ? 1.0 : 0.0; });
+  registry.Add("pushbroker_redis_request_seconds",
+               "Time from sending a caller's Redis Function calls to their last reply.",
+               MetricType::kHistogram, [&c](Samples& samples) { c.latency.Collect(samples); });
+  registry.AddValue("pushbroker_redis_in_flight", "Redis Function calls awaiting replies.",
+                    MetricType::kGauge, [&c] { return static_cast<double>(c.in_flight.load()); });
+  registry.Add(
+      "pushbroker_redis_errors_total", "Failed Redis calls, by kind.", MetricType::kCounter,
+      [&c](Samples& samples) {
+        samples.push_back(MetricSample{"", {{"kind", "unavailable"}}, Load(c.errors_unavailable)});
+        samples.push_back(MetricSample{"", {{"kind", "oom"}}, Load(c.errors_oom)});
+        samples.push_back(MetricSample{"", {{"kind", "other"}}, Load(c.errors_other)});
+      });
+  registry.AddValue("pushbroker_redis_function_reloads_total",
+                    "Times the pb1 library was missing (FUNCTION FLUSH, a new node) and reloaded.",
+                    MetricType::kCounter, [&c] { return Load(c.function_reloads); });
+  registry.AddValue("pushbroker_redis_feed_subscribes_total",
+                    "Complete subscriptions of the live feed: 1 at start, +1 per reconnect.",
+                    MetricType::kCounter, [&feed] { return Load(feed.subscribes); });
+  registry.AddValue("pushbroker_redis_catchups_total",
+                    "Resynchronisations: local streams closed to resume from their last id after "
+                    "a sequence gap or a feed reconnect.",
+                    MetricType::kCounter, [&feed] { return Load(feed.resyncs); });
+  registry.AddValue("pushbroker_redis_probes_lost_total",
+                    "Liveness probes of the live feed that did not come back (feed reconnected).",
+                    MetricType::kCounter, [&feed] { return Load(feed.probes_lost); });
+  registry.AddValue("pushbroker_redis_notifications_total", "Notifications the live feed received.",
+                    MetricType::kCounter, [&feed] { return Load(feed.notifications); });
+  registry.AddValue("pushbroker_redis_fenced_mailboxes_total",
+                    "Mailboxes that took a new epoch under a new Redis process (Redis-wide).",
+                    MetricType::kCounter, [&store] { return static_cast<double>(store.fenced()); });
+}
+
 void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
                            const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin) {
   RegisterCoreMetrics(registry, broker);

@@ -9,10 +9,15 @@
 #include "grpc_api/grpc_server.h"
 #include "http_edge/http_edge.h"
 #include "metrics/metrics_registry.h"
+#include "redis/redis_mailbox_store.h"
 
 namespace pushbroker {
 
 // Every argument must outlive the registry's use of it.
+// The Redis engine's: reachability, call latency and load, errors by kind,
+// the live feed's resynchronisations and probes, fenced mailboxes.
+void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxStore& store);
+
 void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
                            const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin);
 

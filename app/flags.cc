@@ -1,14 +1,21 @@
 #include "app/flags.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -118,6 +125,24 @@ ABSL_FLAG(uint32_t, max_http_threads, pushbroker::HttpEdgeOptions{}.max_http_thr
           "Most threads parsing HTTP requests at once (streams need none once open).");
 ABSL_FLAG(absl::Duration, sweep_interval, pushbroker::AppOptions{}.sweep_interval,
           "How often expired messages and idle mailboxes are dropped.");
+ABSL_FLAG(std::string, store, pushbroker::AppOptions{}.store,
+          "Where mailboxes live: memory (this process only) or redis (shared by every replica "
+          "on --redis_addrs).");
+ABSL_FLAG(std::string, redis_addrs, "",
+          "With --store=redis: the Redis server, host:port (a numeric IP or a name resolved "
+          "once at start).");
+ABSL_FLAG(std::string, redis_password_file, "",
+          "File holding the Redis password (AUTH); empty: no password.");
+ABSL_FLAG(absl::Duration, redis_io_timeout, pushbroker::redis::RedisStoreOptions{}.io_timeout,
+          "A Redis command with no reply after this long fails as \"outcome unknown\" and its "
+          "connection is redone.");
+ABSL_FLAG(bool, redis_fence, pushbroker::redis::RedisStoreOptions{}.fence,
+          "The incarnation fence: a mailbox written under another Redis process (restart, "
+          "failover) takes a new epoch, so lost writes show as a reset. Off only for one Redis "
+          "with appendfsync always and no replica.");
+ABSL_FLAG(std::string, replica_id, "",
+          "This process's name in Redis routes and channels, unique per process; empty: the host "
+          "name plus a random nonce.");
 ABSL_FLAG(std::string, client_token_secret_file, "",
           "File of HS256 secrets (one per line, the first signs); when set, clients need a token.");
 ABSL_FLAG(absl::Duration, client_token_leeway, pushbroker::ClientAuthOptions{}.leeway,
@@ -365,6 +390,57 @@ absl::StatusOr<ClientAuthOptions> ClientAuthFromFlags() {
   return auth;
 }
 
+// A name unique to this process: the host name and a random nonce, so a
+// restarted pod is a new replica and its old routes end with their lease.
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::strcpy(host, "broker");
+  std::string name;
+  for (const char* c = host; *c != '\0'; ++c) {
+    name.push_back(absl::ascii_isalnum(static_cast<unsigned char>(*c)) || *c == '-' ? *c : '-');
+  }
+  absl::BitGen random;
+  return absl::StrCat(name.substr(0, 100), "-",
+                      absl::Hex(absl::Uniform<uint32_t>(random), absl::kZeroPad8));
+}
+
+absl::Status ReadStoreFlags(AppOptions& options) {
+  options.store = absl::GetFlag(FLAGS_store);
+  if (options.store != "memory" && options.store != "redis") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store='", options.store, "': must be memory or redis"));
+  }
+  redis::RedisStoreOptions& redis = options.redis;
+  redis.address = absl::GetFlag(FLAGS_redis_addrs);
+  redis.io_timeout = absl::GetFlag(FLAGS_redis_io_timeout);
+  redis.fence = absl::GetFlag(FLAGS_redis_fence);
+  redis.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (redis.replica_id.empty()) redis.replica_id = DefaultReplicaId();
+  redis.idempotency_window = options.broker.idempotency_window;
+  redis.resync_retry_ms = options.http.retry_ms;
+  RETURN_IF_ERROR(CheckPositive("redis_io_timeout", redis.io_timeout));
+  if (options.store != "redis") return absl::OkStatus();
+  if (redis.address.empty()) {
+    return absl::InvalidArgumentError("--store=redis needs --redis_addrs=host:port");
+  }
+  if (absl::StrContains(redis.address, ',')) {
+    return absl::InvalidArgumentError(
+        "--redis_addrs: several nodes means Redis Cluster, which this version does not speak "
+        "yet; give one standalone server");
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_redis_password_file); !file.empty()) {
+    std::ifstream in(file);
+    std::stringstream content;
+    content << in.rdbuf();
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--redis_password_file='", file, "' cannot be read"));
+    }
+    redis.password = std::string(absl::StripAsciiWhitespace(content.str()));
+  }
+  return absl::OkStatus();
+}
+
 // The process-wide settings: sweeping, shutdown, logging, publisher keys.
 absl::Status ReadAppFlags(AppOptions& options) {
   RETURN_IF_ERROR(CheckPositive("sweep_interval", absl::GetFlag(FLAGS_sweep_interval)));
@@ -402,6 +478,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   ASSIGN_OR_RETURN(options.admin, AdminOptionsFromFlags());
   ASSIGN_OR_RETURN(options.client_auth, ClientAuthFromFlags());
   RETURN_IF_ERROR(ReadAppFlags(options));
+  RETURN_IF_ERROR(ReadStoreFlags(options));
   return options;
 }
 

@@ -298,9 +298,15 @@ void HttpEdge::AskToComeBack(httplib::Response& res, const absl::Status& why) {
                 {{"message", std::string(why.message())}, {"retry_ms", retry_ms}});
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
-  res.set_content(
-      absl::StrCat(": ", "store unavailable, come back later\n", EncodeSseRetry(retry_ms)),
-      "text/event-stream");
+  // A chunked body that ends: the end of the response, for every client.
+  std::string body =
+      absl::StrCat(": store unavailable, come back later\n", EncodeSseRetry(retry_ms));
+  res.set_chunked_content_provider("text/event-stream",
+                                   [body = std::move(body)](size_t, httplib::DataSink& sink) {
+                                     sink.write(body.data(), body.size());
+                                     sink.done();
+                                     return true;
+                                   });
 }
 
 void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {

@@ -112,6 +112,9 @@ RedisMailboxStore::~RedisMailboxStore() {
     stopping_ = true;
   }
   if (maintenance_.joinable()) maintenance_.join();
+  // Replies come in order: once this one is back, the releases of streams
+  // closed by the drain have run, and no route outlives its stream.
+  if (commands_->connected()) (void)commands_->Call({"PING"});
   feed_.reset();
   commands_.reset();
 }
@@ -172,6 +175,8 @@ std::vector<absl::StatusOr<RespValue>> RedisMailboxStore::CallFunctions(
     if (command.size() > 5 && command[5] == FencePlaceholder()) command[5] = fence;
   }
   std::vector<absl::StatusOr<RespValue>> results(commands.size(), absl::UnknownError(""));
+  const absl::Time start = absl::Now();
+  counters_.in_flight.fetch_add(commands.size(), std::memory_order_relaxed);
   absl::Mutex mu;
   size_t left = commands.size();
   for (size_t i = 0; i < commands.size(); ++i) {
@@ -189,6 +194,8 @@ std::vector<absl::StatusOr<RespValue>> RedisMailboxStore::CallFunctions(
     mu.Await(absl::Condition(
         +[](size_t* n) { return *n == 0; }, &left));
   }
+  counters_.in_flight.fetch_sub(results.size(), std::memory_order_relaxed);
+  counters_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   return results;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/mailbox_store.h"
+#include "metrics/histogram.h"
 #include "redis/key_slots.h"
 #include "redis/live_feed.h"
 #include "redis/redis_client.h"
@@ -52,6 +53,10 @@ struct RedisStoreCounters {
   std::atomic<uint64_t> errors_oom{0};          // refused by maxmemory
   std::atomic<uint64_t> errors_other{0};        // other error replies
   std::atomic<uint64_t> function_reloads{0};    // library missing, loaded again
+  // Seconds from sending a caller's pb1 calls to their last reply.
+  Histogram latency{
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3}};
+  std::atomic<int64_t> in_flight{0};  // pb1 calls sent and not yet answered
 };
 
 // Safe for concurrent access from multiple threads. Calls block their caller
