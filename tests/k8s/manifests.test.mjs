@@ -1,4 +1,4 @@
-// Validates k8s/base offline: kustomize renders it (kubectl kustomize), every
+// Validates k8s/base and its overlays offline: kustomize renders it (kubectl kustomize), every
 // object passes its Kubernetes OpenAPI schema (kubernetes-models), and the
 // objects agree with each other and with the broker's real flags.
 import { test } from "node:test";
@@ -145,4 +145,42 @@ test("the secured overlay mounts the keys Secret where the flags point", async (
   }
   // The base's ConfigMap and probes are still there.
   assert.ok(container.envFrom.some((e) => e.configMapRef));
+});
+
+test("the redis overlay runs several replicas that roll one at a time", async () => {
+  const text = execFileSync("kubectl", ["kustomize", `${ROOT}k8s/overlays/redis`], { encoding: "utf8" });
+  const rendered = parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean);
+  for (const object of rendered) {
+    const Model = await modelFor(object);
+    assert.doesNotThrow(() => new Model(object).validate(), `${object.kind}/${object.metadata.name}`);
+  }
+  const find = (kind) => rendered.find((o) => o.kind === kind);
+  const deployment = find("Deployment");
+  assert.equal(deployment.spec.replicas, 3);
+  assert.deepEqual(deployment.spec.strategy,
+    { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+  const hpa = find("HorizontalPodAutoscaler");
+  assert.equal(hpa.spec.minReplicas, 3);
+  assert.equal(hpa.spec.maxReplicas, 20);
+  const pdb = find("PodDisruptionBudget");
+  assert.equal(pdb.spec.minAvailable, 2);
+  assert.ok(!("maxUnavailable" in pdb.spec), "a PDB may not set both minAvailable and maxUnavailable");
+  const config = find("ConfigMap").data;
+  assert.equal(config.PUSH_BROKER_STORE, "redis");
+  assert.match(config.PUSH_BROKER_REDIS_ADDRS, /^[\w.-]+:\d+$/);
+  const { stdout, stderr } = spawnSync(PUSH_BROKER, ["--helpfull"], { encoding: "utf8" });
+  for (const key of Object.keys(config)) {
+    const flag = key.replace(/^PUSH_BROKER_/, "").toLowerCase();
+    assert.match(stdout + stderr, new RegExp(`--${flag} `), `${key} is no flag of push-broker`);
+  }
+  // The password comes from the Secret, mounted where the flag points.
+  const container = deployment.spec.template.spec.containers[0];
+  const secret = rendered.find((o) => o.kind === "Secret");
+  const volume = deployment.spec.template.spec.volumes.find((v) => v.secret?.secretName === secret.metadata.name);
+  assert.ok(volume, "the Redis Secret is mounted");
+  const mount = container.volumeMounts.find((m) => m.name === volume.name);
+  assert.equal(mount.readOnly, true);
+  const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+  assert.equal(env.PUSH_BROKER_REDIS_PASSWORD_FILE, `${mount.mountPath}/password`);
+  assert.ok(secret.stringData.password);
 });
