@@ -29,7 +29,7 @@ if [[ "$replicas" -gt 1 && "$store" != redis ]]; then
   exit 2
 fi
 
-bash tools/setup.sh
+if [[ "$store" == redis ]]; then bash tools/setup.sh --redis; else bash tools/setup.sh; fi
 bash tools/build.sh --target push-broker pushctl
 if [[ "$store" != redis ]]; then
   exec build/push-broker "${flags[@]}"

@@ -2,7 +2,8 @@
 # Installs what push-broker needs from Debian 12 (and, for the browser tests,
 # from npm). Idempotent: what is present is skipped.
 #   tools/setup.sh          build and run
-#   tools/setup.sh --test   also the test tools: Chromium, fonts, Node.js, playwright-core
+#   tools/setup.sh --redis  also redis-server, for tools/run.sh --store=redis
+#   tools/setup.sh --test   also the test tools: Chromium, fonts, Node.js, playwright-core, Redis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ PACKAGES=(
   libabsl-dev libcpp-httplib-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libspdlog-dev libhiredis-dev curl
 )
+if [ "${1:-}" = "--redis" ]; then PACKAGES+=(redis-server redis-tools); fi
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(chromium fonts-noto-cjk fonts-noto-color-emoji python3-prometheus-client
              clang libclang-rt-14-dev clang-format redis-server redis-tools)

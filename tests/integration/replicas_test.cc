@@ -5,6 +5,7 @@
 // duplicated or reset; and while Redis is unreachable streams are asked to
 // come back (200 + retry), polls get 503, publishes UNAVAILABLE.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "httplib.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/child_process.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/sse_client.h"
 #include "tests/support/status_matchers.h"
@@ -235,6 +237,113 @@ TEST_F(ReplicasTest, WhileRedisIsUnreachableStreamsComeBackLaterAndPublishesSayW
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].type, "reset");
   EXPECT_EQ(events[1].data, "after");
+}
+
+// A broker process killed with SIGKILL while it holds streams: the
+// browsers move to another replica and miss nothing; presence turns
+// offline once the dead replica's lease (15 s) ends.
+TEST_F(ReplicasTest, ABrokerKilledWithItsStreamsLosesNothingAndGoesOfflineWithinItsLease) {
+  replicas_.push_back(StartReplica("survivor"));
+  ChildProcess doomed =
+      ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                           "--http_port=0", "--admin_port=0", "--store=redis",
+                           "--redis_addrs=" + redis_->address(), "--replica_id=doomed"});
+  BrokerPorts ports;
+  ASSERT_TRUE(WaitForBrokerPorts(doomed, &ports)) << doomed.stderr_text;
+  constexpr int kClients = 20;
+  std::vector<Browser> browsers(kClients);
+  std::vector<std::unique_ptr<SseClient>> streams;
+  for (int c = 0; c < kClients; ++c) {
+    streams.push_back(SseClient::Open(ports.http, absl::StrCat("/v1/events?client_id=k", c), {}));
+    ASSERT_NE(streams.back(), nullptr);
+    ASSERT_EQ(streams.back()->status(), 200);
+    // The priming id: the browser's position before any message.
+    ASSERT_FALSE(streams.back()->Next(absl::Milliseconds(100)).has_value());
+    browsers[c].last_event_id = streams.back()->parser().last_event_id();
+  }
+  for (int m = 0; m < 5; ++m) {
+    for (int c = 0; c < kClients; ++c) {
+      v1::PublishResponse response;
+      ASSERT_TRUE(Publish(replicas_[0], absl::StrCat("k", c), std::to_string(m), &response).ok());
+    }
+  }
+  for (int c = 0; c < kClients; ++c) {
+    for (const SseEvent& event : streams[c]->Take(2)) browsers[c].Take(event);
+  }
+  ::kill(doomed.pid, SIGKILL);
+  doomed.Wait(absl::Seconds(5));
+  absl::StatusOr<ClientState> state = replicas_[0].app->broker().GetClient("k0");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_TRUE(state->online) << "the dead replica's lease still holds";
+  for (int c = 0; c < kClients; ++c) {
+    v1::PublishResponse response;
+    ASSERT_TRUE(Publish(replicas_[0], absl::StrCat("k", c), "5", &response).ok());
+    auto moved = Stream(replicas_[0], absl::StrCat("k", c), browsers[c].last_event_id);
+    ASSERT_NE(moved, nullptr);
+    while (browsers[c].data.size() < 6) {
+      std::optional<SseEvent> event = moved->Next(absl::Seconds(5));
+      if (!event.has_value()) break;
+      browsers[c].Take(*event);
+    }
+    EXPECT_EQ(browsers[c].failure, "") << c;
+    EXPECT_EQ(browsers[c].resets, 0) << c;
+    EXPECT_THAT(browsers[c].data, ::testing::ElementsAre("0", "1", "2", "3", "4", "5")) << c;
+  }
+  streams.clear();
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {
+    absl::SleepFor(absl::Milliseconds(500));
+    state = replicas_[0].app->broker().GetClient("k1");
+  } while (state.ok() && state->online && absl::Now() < deadline);
+  ASSERT_THAT(state, IsOk());
+  EXPECT_FALSE(state->online) << "the lease of a dead replica ends within 15 s";
+}
+
+// The lost-write recipe: Redis acknowledges two messages, then comes back
+// from a snapshot taken before them (as a failover or a restart can). The
+// next message takes a new epoch, and a browser that held the lost ids is
+// told so: a reset, never a silent gap or a reused id.
+TEST_F(ReplicasTest, WritesLostByRedisBecomeAResetNeverASilentGap) {
+  replicas_.push_back(StartReplica("a", absl::Milliseconds(500)));
+  std::vector<std::string> ids;
+  for (int m = 0; m < 5; ++m) {
+    v1::PublishResponse response;
+    ASSERT_TRUE(Publish(replicas_[0], "alice", std::to_string(m), &response).ok());
+    ids.push_back(response.id());
+    if (m == 2) {
+      absl::StatusOr<std::unique_ptr<redis::RedisClient>> cli =
+          redis::RedisClient::Start(redis::RedisClientOptions{redis_->address()});
+      ASSERT_THAT(cli, IsOk());
+      ASSERT_THAT((*cli)->Call({"SAVE"}), IsOk());  // the snapshot holds messages 0-2
+    }
+  }
+  redis_->Kill();
+  ASSERT_THAT(redis_->Restart(), IsOk());  // loads the snapshot: 3 and 4 are lost
+  v1::PublishResponse response;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  grpc::Status sent;
+  do {
+    absl::SleepFor(absl::Milliseconds(100));
+    sent = Publish(replicas_[0], "alice", "after", &response);
+  } while (!sent.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(sent.ok()) << sent.error_message();
+  const std::optional<MessageId> before = MessageId::Parse(ids.back());
+  const std::optional<MessageId> after = MessageId::Parse(response.id());
+  ASSERT_TRUE(before.has_value() && after.has_value());
+  EXPECT_NE(after->epoch, before->epoch) << "an id a browser may hold is never reused";
+  EXPECT_EQ(after->offset, 4u) << "the new epoch continues after what Redis kept";
+
+  std::vector<SseEvent> events;
+  while (events.size() < 5 && absl::Now() < deadline + absl::Seconds(5)) {
+    auto stream = Stream(replicas_[0], "alice", ids.back());  // the browser saw all five
+    ASSERT_NE(stream, nullptr);
+    events = stream->Take(5, absl::Seconds(1));
+  }
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].type, "reset");
+  EXPECT_NE(events[0].data.find("foreign_epoch"), std::string::npos) << events[0].data;
+  EXPECT_EQ(events[1].data, "0");
+  EXPECT_EQ(events[4].data, "after");
 }
 
 }  // namespace
