@@ -10,7 +10,7 @@ ulimit -n "$(ulimit -Hn)"
 soak="${PUSH_BROKER_SOAK:-10m}"
 http_port=18080; grpc_port=15051; admin_port=19090
 results=$(mktemp)
-trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null || true' EXIT
+trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; true' EXIT
 
 start_broker() {
   build/push-broker --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
@@ -36,9 +36,57 @@ bench() {  # bench PB-BENCH-ARGS... [-- BROKER-FLAGS...]: one scenario against a
   stop_broker
 }
 
+# The Redis scenarios' own redis-server, as the design expects it (noeviction,
+# a pub/sub buffer large enough for broadcast bursts), on a free port.
+redis_port=16390
+start_redis() {
+  redis_dir=$(mktemp -d)
+  redis-server --port $redis_port --bind 127.0.0.1 --dir "$redis_dir" --save '' --appendonly no \
+    --maxmemory-policy noeviction --client-output-buffer-limit "pubsub 256mb 64mb 60" \
+    > "$redis_dir/log" 2>&1 &
+  redis=$!
+  for _ in $(seq 50); do redis-cli -p $redis_port ping > /dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not start; see $redis_dir/log" >&2
+  exit 1
+}
+stop_redis() { kill "$redis"; wait "$redis" 2>/dev/null || true; rm -rf "$redis_dir"; }
+on_redis=(--store=redis --redis_addrs=127.0.0.1:$redis_port)
+
+# Redis memory per idle mailbox holding one 100-byte message: used_memory
+# before and after 100,000 such mailboxes (list publishes of 20,000).
+redis_memory() {
+  start_broker "${on_redis[@]}"
+  local before after
+  redis-cli -p $redis_port flushall > /dev/null
+  before=$(redis-cli -p $redis_port info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+  for batch in 0 1 2 3 4; do
+    python3 -c "import json,sys; print(json.dumps({'clients': {'ids': ['idle-%d-%d' % ($batch, i) for i in range(20000)]}, 'data': 'x' * 100}))" |
+      build/pushctl --target=127.0.0.1:$grpc_port publish --json - > /dev/null
+  done
+  after=$(redis-cli -p $redis_port info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+  stop_broker
+  echo "RESULT scenario=redis_memory mailboxes=100000 bytes_per_mailbox=$(( (after - before) / 100000 ))" |
+    tee -a "$results"
+}
+
+# A replay served by replica B of 1,000 messages published through replica A.
+redis_replay() {
+  build/push-broker --bind_address=127.0.0.1 --http_port=$((http_port + 1)) \
+    --grpc_port=$((grpc_port + 1)) --admin_port=$((admin_port + 1)) --log_level=warn \
+    "${on_redis[@]}" --replica_id=bench-a 2> /tmp/push-broker-bench-a.log &
+  local replica_a=$!
+  sleep 1
+  start_broker "${on_redis[@]}" --replica_id=bench-b
+  build/bench/pb-bench --http_port=$http_port --grpc_target=127.0.0.1:$((grpc_port + 1)) \
+    --admin_port=$admin_port --broker_pid="$broker" --scenario=replay --missed=1000 |
+    sed 's/scenario=replay/scenario=redis_replay_via_other_replica/' | tee -a "$results" | grep -v '^RESULT' || true
+  stop_broker
+  kill "$replica_a"; wait "$replica_a" 2>/dev/null || true
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak evict history memory; do
+for scenario in hold fanout unicast publish replay storm soak evict history memory redis; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -63,6 +111,18 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
       bench --scenario=memory --stuck_streams=1000 --message_bytes=60000 --budget_bytes=1073741824 ;;
     # Retention fills within the first two minutes (100 messages a mailbox at
     # one broadcast a second), so the second half shows growth it cannot explain.
+    # The same load on the Redis store (one local redis-server): publishing,
+    # unicast, a broadcast to 10,000 streams five times a second, a replay
+    # across replicas, Redis memory per mailbox. Only when asked by name.
+    redis)
+      [ ${#selected[@]} -gt 0 ] || continue
+      start_redis
+      bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
+      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
+      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
+      redis_replay
+      redis_memory
+      stop_redis ;;
     soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s \
             --churn_per_s=50 -- --mailbox_max_messages=100 ;;
   esac

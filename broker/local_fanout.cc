@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/random/random.h"
+
 namespace pushbroker {
 
 LocalFanout::Shard& LocalFanout::ShardFor(const std::string& client_id) {
@@ -30,7 +32,13 @@ void LocalFanout::Resync(const std::function<bool(const std::string&)>& affected
       if (affected(client_id)) closing.insert(closing.end(), sinks.begin(), sinks.end());
     }
   }
-  for (const auto& sink : closing) sink->Close(CloseCause::kDisconnected, retry_ms);
+  // Jittered, so a resynchronisation of many streams does not bring them
+  // all back at once: each returns between retry_ms and twice that.
+  absl::BitGen random;
+  for (const auto& sink : closing) {
+    sink->Close(CloseCause::kDisconnected,
+                retry_ms + absl::Uniform<uint32_t>(random, 0, retry_ms + 1));
+  }
 }
 
 bool LocalFanout::Register(const std::string& client_id, std::shared_ptr<StreamSink> sink,

@@ -37,7 +37,8 @@ class AppendListener {
   // (Disconnect, DeleteClient through another replica).
   virtual void CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) = 0;
   // Notifications for these clients may have been lost: their streams
-  // close with `retry_ms` advice and resume exactly from their last id.
+  // close with a retry advice between `retry_ms` and twice that, and resume
+  // exactly from their last id.
   virtual void Resync(const std::function<bool(const std::string&)>& affected,
                       uint32_t retry_ms) = 0;
 };

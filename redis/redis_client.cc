@@ -230,27 +230,38 @@ void RedisClient::OnConnected() {
   const absl::Time deadline = absl::Now() + options_.io_timeout;
   if (!options_.password.empty()) {
     handshake_.push_back(
-        Request{EncodeCommand({"AUTH", options_.password}), failed("AUTH"), deadline, true});
+        HandshakeStep(EncodeCommand({"AUTH", options_.password}), failed("AUTH"), deadline));
   }
-  handshake_.push_back(Request{EncodeCommand({"CLIENT", "SETNAME", options_.client_name}),
-                               failed("CLIENT SETNAME"), deadline, true});
+  handshake_.push_back(HandshakeStep(EncodeCommand({"CLIENT", "SETNAME", options_.client_name}),
+                                     failed("CLIENT SETNAME"), deadline));
   for (const std::vector<std::string>& command : options_.handshake_commands) {
-    handshake_.push_back(Request{EncodeCommand(command), failed(command.front()), deadline, true});
+    handshake_.push_back(HandshakeStep(EncodeCommand(command), failed(command.front()), deadline));
   }
-  handshake_.push_back(Request{EncodeCommand({"INFO", "server"}),
-                               [this, check = failed("INFO")](absl::StatusOr<RespValue> reply) {
-                                 if (!reply.ok() || reply->is_error()) return check(reply);
-                                 io_run_id_ = RunIdOf(reply->text);
-                                 {
-                                   absl::MutexLock lock(&mu_);
-                                   run_id_ = io_run_id_;
-                                 }
-                                 SetState(State::kReady);
-                                 backoff_ = options_.min_backoff;
-                                 last_error_.clear();
-                                 if (options_.on_ready) options_.on_ready();
-                               },
-                               deadline, true});
+  handshake_.push_back(HandshakeStep(
+      EncodeCommand({"INFO", "server"}),
+      [this, check = failed("INFO")](absl::StatusOr<RespValue> reply) {
+        if (!reply.ok() || reply->is_error()) return check(reply);
+        io_run_id_ = RunIdOf(reply->text);
+        {
+          absl::MutexLock lock(&mu_);
+          run_id_ = io_run_id_;
+        }
+        SetState(State::kReady);
+        backoff_ = options_.min_backoff;
+        last_error_.clear();
+        if (options_.on_ready) options_.on_ready();
+      },
+      deadline));
+}
+
+RedisClient::Request RedisClient::HandshakeStep(std::string bytes, Callback done,
+                                                absl::Time deadline) {
+  Request request;
+  request.bytes = std::move(bytes);
+  request.done = std::move(done);
+  request.deadline = deadline;
+  request.internal = true;
+  return request;
 }
 
 void RedisClient::Flush() {
