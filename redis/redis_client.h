@@ -122,6 +122,7 @@ class RedisClient {
   // Ends a user's request that was never written.
   void FailUnsent(Request request, absl::string_view why);
   bool IsPush(const RespValue& reply) const;
+  static Request HandshakeStep(std::string bytes, Callback done, absl::Time deadline);
   void SetState(State state) ABSL_LOCKS_EXCLUDED(mu_);
   // The requests to write next: the handshake's while it runs, then users'.
   bool HasWork() const;
