@@ -104,7 +104,10 @@ absl::StatusOr<std::unique_ptr<RedisMailboxStore>> RedisMailboxStore::Start(
 
 RedisMailboxStore::RedisMailboxStore(RedisStoreOptions options, RetentionPolicy retention,
                                      StoreLimits limits)
-    : options_(std::move(options)), retention_(retention), limits_(limits) {}
+    : options_(std::move(options)),
+      retention_(retention),
+      limits_(limits),
+      clock_(options_.clock != nullptr ? options_.clock : &system_clock_) {}
 
 RedisMailboxStore::~RedisMailboxStore() {
   {
@@ -380,7 +383,7 @@ absl::StatusOr<size_t> RedisMailboxStore::CloseRemoteStreams(const std::string& 
                                                              CloseCause cause, uint32_t retry_ms) {
   ASSIGN_OR_RETURN(RespValue reply,
                    CallFunction("pb1_control", PartitionOf(client_id),
-                                {Millis(absl::Now()), client_id,
+                                {Millis(clock_->Now()), client_id,
                                  cause == CloseCause::kClientDeleted ? "deleted" : "disconnected",
                                  std::to_string(retry_ms), options_.replica_id}));
   if (reply.integer < 0) return absl::NotFoundError(absl::StrCat("no client ", client_id));
@@ -452,7 +455,7 @@ absl::Status RedisMailboxStore::AddToTopic(const std::string& client_id, const s
 absl::Status RedisMailboxStore::RemoveFromTopic(const std::string& client_id,
                                                 const std::string& topic) {
   ASSIGN_OR_RETURN(RespValue reply, CallFunction("pb1_topic", PartitionOf(client_id),
-                                                 {Millis(absl::Now()), FencePlaceholder(),
+                                                 {Millis(clock_->Now()), FencePlaceholder(),
                                                   client_id, "", "0", "remove", topic, "0"}));
   absl::StatusOr<RespValue> removed = commands_->Call({"SREM", TopicKey(topic), client_id});
   RETURN_IF_ERROR(StatusOfReply(removed));
@@ -481,7 +484,7 @@ void RedisMailboxStore::ForgetTopicMembers(const std::string& client_id,
 absl::Status RedisMailboxStore::Delete(const std::string& client_id) {
   ASSIGN_OR_RETURN(RespValue reply,
                    CallFunction("pb1_delete", PartitionOf(client_id),
-                                {Millis(absl::Now()), client_id, options_.replica_id}));
+                                {Millis(clock_->Now()), client_id, options_.replica_id}));
   if (reply.elements.empty()) return absl::NotFoundError(absl::StrCat("no client ", client_id));
   std::vector<std::string> topics;
   for (size_t i = 1; i < reply.elements.size(); ++i) topics.push_back(reply.elements[i].text);
@@ -575,7 +578,7 @@ void RedisMailboxStore::MaintenanceLoop() {
     const absl::Time now = absl::Now();
     feed_->CheckLiveness(*commands_, now);
     if (now >= next_lease) {
-      RenewLeases(now);
+      RenewLeases(clock_->Now());
       next_lease = now + options_.lease / 3;
     }
     if (now >= next_stats) {

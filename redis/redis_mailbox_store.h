@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "broker/clock.h"
 #include "broker/mailbox_store.h"
 #include "metrics/histogram.h"
 #include "redis/key_slots.h"
@@ -43,6 +44,9 @@ struct RedisStoreOptions {
   absl::Duration lease = absl::Seconds(15);
   // The retry advice of streams closed to resynchronise (--retry_ms).
   uint32_t resync_retry_ms = 2000;
+  // What "now" is for leases and control messages (the broker's clock);
+  // null: the system clock. Must outlive the store.
+  const Clock* clock = nullptr;
   // Counts and totals for metrics are refreshed this often.
   absl::Duration stats_interval = absl::Seconds(5);
 };
@@ -138,6 +142,8 @@ class RedisMailboxStore final : public MailboxStore {
   const RedisStoreOptions options_;
   const RetentionPolicy retention_;
   const StoreLimits limits_;
+  const SystemClock system_clock_;
+  const Clock* const clock_;
   std::unique_ptr<RedisClient> commands_;
   std::unique_ptr<LiveFeed> feed_;
   RedisStoreCounters counters_;
