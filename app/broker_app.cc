@@ -154,7 +154,11 @@ void BrokerApp::AwaitRedis() {
 
 BrokerApp::~BrokerApp() {
   Shutdown();
-  // The store's threads call into the broker's fan-out: stop them first.
+  // In order of use: the listeners call the broker and, through it, the
+  // store; the store's threads call the broker's fan-out.
+  admin_.reset();
+  http_.reset();
+  grpc_.reset();
   store_.reset();
 }
 

@@ -17,7 +17,7 @@ absl::StatusOr<std::unique_ptr<LiveFeed>> LiveFeed::Start(LiveFeedOptions option
   client.client_name = absl::StrCat("push-broker-feed-", feed->options_.replica_id);
   client.stay_connected = true;
   LiveFeed* raw = feed.get();
-  client.on_ready = [raw] { raw->OnReady(); };
+  client.on_ready = [raw](RedisClient& client) { raw->OnReady(client); };
   client.on_lost = [raw](absl::string_view) { raw->OnLost(); };
   client.on_push = [raw](RespValue push) { raw->OnPush(std::move(push)); };
   absl::StatusOr<std::unique_ptr<RedisClient>> started = RedisClient::Start(std::move(client));
@@ -33,20 +33,21 @@ LiveFeed::~LiveFeed() { client_.reset(); }  // joins the I/O thread before membe
 void LiveFeed::Subscribe(int partition) {
   // One channel per command: channels of two slots in one SSUBSCRIBE are
   // refused (CROSSSLOT).
-  client_->Submit({"SSUBSCRIBE", ReplicaChannel(partition, options_.replica_id)},
-                  [this](absl::StatusOr<RespValue> reply) {
-                    if (!reply.ok() || reply->is_error()) return;  // the connection is redone
-                    if (++subscribed_ < kPartitions) return;
-                    live_.store(true);
-                    counters_.subscribes.fetch_add(1, std::memory_order_relaxed);
-                    // Anything published while the feed was down is in the
-                    // mailboxes: streams that were open resume from there.
-                    if (subscribed_before_) Resync(-1);
-                    subscribed_before_ = true;
-                  });
+  io_client_->Submit({"SSUBSCRIBE", ReplicaChannel(partition, options_.replica_id)},
+                     [this](absl::StatusOr<RespValue> reply) {
+                       if (!reply.ok() || reply->is_error()) return;  // the connection is redone
+                       if (++subscribed_ < kPartitions) return;
+                       live_.store(true);
+                       counters_.subscribes.fetch_add(1, std::memory_order_relaxed);
+                       // Anything published while the feed was down is in the
+                       // mailboxes: streams that were open resume from there.
+                       if (subscribed_before_) Resync(-1);
+                       subscribed_before_ = true;
+                     });
 }
 
-void LiveFeed::OnReady() {
+void LiveFeed::OnReady(RedisClient& client) {
+  io_client_ = &client;
   subscribed_ = 0;
   last_seq_.fill(0);
   {

@@ -66,7 +66,7 @@ class LiveFeed {
   explicit LiveFeed(LiveFeedOptions options);
   // On the I/O thread.
   void Subscribe(int partition);
-  void OnReady();
+  void OnReady(RedisClient& client);
   void OnLost();
   void OnPush(RespValue push) ABSL_LOCKS_EXCLUDED(mu_);
   void Dispatch(int partition, absl::string_view text) ABSL_LOCKS_EXCLUDED(mu_);
@@ -80,6 +80,7 @@ class LiveFeed {
   LiveFeedCounters counters_;
 
   // The I/O thread's own.
+  RedisClient* io_client_ = nullptr;  // set by the first OnReady
   int subscribed_ = 0;
   bool subscribed_before_ = false;
   std::array<uint64_t, kPartitions> last_seq_{};  // 0: none seen on this connection

@@ -249,7 +249,7 @@ void RedisClient::OnConnected() {
         SetState(State::kReady);
         backoff_ = options_.min_backoff;
         last_error_.clear();
-        if (options_.on_ready) options_.on_ready();
+        if (options_.on_ready) options_.on_ready(*this);
       },
       deadline));
 }

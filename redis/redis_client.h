@@ -34,6 +34,8 @@
 
 namespace pushbroker::redis {
 
+class RedisClient;
+
 struct RedisClientOptions {
   std::string address;                      // "host:port"; the host is resolved once, at Start()
   std::string password;                     // AUTH with it when not empty
@@ -60,9 +62,10 @@ struct RedisClientOptions {
   // Pub/sub: replies that are pushes ("smessage", "sunsubscribe") go here
   // instead of answering a command. On the I/O thread; must not block.
   std::function<void(RespValue)> on_push;
-  // After each handshake, and after each connection lost (with why). On
-  // the I/O thread; may Submit(), must not block.
-  std::function<void()> on_ready;
+  // After each handshake (given the client, which may not be returned by
+  // Start() yet), and after each connection lost (with why). On the I/O
+  // thread; may Submit(), must not block.
+  std::function<void(RedisClient&)> on_ready;
   std::function<void(absl::string_view)> on_lost;
 };
 
