@@ -10,12 +10,9 @@ namespace pushbroker::redis {
 
 absl::StatusOr<std::unique_ptr<LiveFeed>> LiveFeed::Start(LiveFeedOptions options) {
   std::unique_ptr<LiveFeed> feed(new LiveFeed(std::move(options)));
-  RedisClientOptions client;
-  client.address = feed->options_.address;
-  client.password = feed->options_.password;
-  client.io_timeout = feed->options_.io_timeout;
-  client.client_name = absl::StrCat("push-broker-feed-", feed->options_.replica_id);
-  client.stay_connected = true;
+  RedisClientOptions client =
+      KeptConnection(feed->options_.address, feed->options_.password, feed->options_.io_timeout,
+                     absl::StrCat("push-broker-feed-", feed->options_.replica_id));
   LiveFeed* raw = feed.get();
   client.on_ready = [raw](RedisClient& client) { raw->OnReady(client); };
   client.on_lost = [raw](absl::string_view) { raw->OnLost(); };

@@ -57,6 +57,17 @@ std::string RunIdOf(absl::string_view info) {
 
 }  // namespace
 
+RedisClientOptions KeptConnection(std::string address, std::string password,
+                                  absl::Duration io_timeout, std::string name) {
+  RedisClientOptions options;
+  options.address = std::move(address);
+  options.password = std::move(password);
+  options.io_timeout = io_timeout;
+  options.client_name = std::move(name);
+  options.stay_connected = true;
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<RedisClient>> RedisClient::Start(RedisClientOptions options) {
   sockaddr_storage address{};
   socklen_t length = 0;

@@ -69,6 +69,11 @@ struct RedisClientOptions {
   std::function<void(absl::string_view)> on_lost;
 };
 
+// Options for a connection the broker keeps up (it reconnects even with
+// nothing to send), named `name` on the server.
+RedisClientOptions KeptConnection(std::string address, std::string password,
+                                  absl::Duration io_timeout, std::string name);
+
 class RedisClient {
  public:
   using Callback = std::function<void(absl::StatusOr<RespValue>)>;

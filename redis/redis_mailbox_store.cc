@@ -83,12 +83,9 @@ absl::StatusOr<std::unique_ptr<RedisMailboxStore>> RedisMailboxStore::Start(
   }
   std::unique_ptr<RedisMailboxStore> store(
       new RedisMailboxStore(std::move(options), retention, limits));
-  RedisClientOptions client;
-  client.address = store->options_.address;
-  client.password = store->options_.password;
-  client.io_timeout = store->options_.io_timeout;
-  client.client_name = absl::StrCat("push-broker-", store->options_.replica_id);
-  client.stay_connected = true;
+  RedisClientOptions client =
+      KeptConnection(store->options_.address, store->options_.password, store->options_.io_timeout,
+                     absl::StrCat("push-broker-", store->options_.replica_id));
   client.handshake_commands = {{"FUNCTION", "LOAD", "REPLACE", std::string(RedisFunctionsLua())}};
   ASSIGN_OR_RETURN(store->commands_, RedisClient::Start(std::move(client)));
   LiveFeedOptions feed;
