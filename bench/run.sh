@@ -49,7 +49,8 @@ start_redis() {
   echo "redis-server did not start; see $redis_dir/log" >&2
   exit 1
 }
-stop_redis() { kill "$redis"; wait "$redis" 2>/dev/null || true; rm -rf "$redis_dir"; }
+stop_redis() { kill "$redis"; wait "$redis" 2>/dev/null || true; rm -rf "$redis_dir"; redis=; }
+flush_redis() { redis-cli -p $redis_port flushall > /dev/null; }
 on_redis=(--store=redis --redis_addrs=127.0.0.1:$redis_port)
 
 # Redis memory per idle mailbox holding one 100-byte message: used_memory
@@ -116,10 +117,14 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
     # across replicas, Redis memory per mailbox. Only when asked by name.
     redis)
       [ ${#selected[@]} -gt 0 ] || continue
+      # Each scenario starts on an empty Redis, as the others on a fresh broker.
       start_redis
       bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
+      flush_redis
       bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
+      flush_redis
       bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
+      flush_redis
       redis_replay
       redis_memory
       stop_redis ;;

@@ -298,17 +298,23 @@ local function touch_mailbox(keys, args)
   return 1
 end
 
--- pb1_confirm: the client has everything through <epoch>-<offset>.
--- KEYS clients   ARGV client_id epoch offset
+-- pb1_confirm: each client has everything through its <epoch>-<offset>.
+-- KEYS clients   ARGV (client_id, epoch, offset)*
+-- Returns how many delivered cursors moved.
 local function confirm(keys, args)
-  local meta_key = prefix_of(keys[1]) .. 'h:' .. args[1]
-  local m = load_meta(meta_key)
-  if not m or m.epoch ~= args[2] then return 0 end
-  local off = tonumber(args[3])
-  if off <= m.delivered or off >= m.next then return 0 end
-  m.delivered = off
-  save_meta(meta_key, m)
-  return 1
+  local prefix = prefix_of(keys[1])
+  local moved = 0
+  for i = 1, #args - 2, 3 do
+    local meta_key = prefix .. 'h:' .. args[i]
+    local m = load_meta(meta_key)
+    local off = tonumber(args[i + 2])
+    if m and m.epoch == args[i + 1] and off > m.delivered and off < m.next then
+      m.delivered = off
+      save_meta(meta_key, m)
+      moved = moved + 1
+    end
+  end
+  return moved
 end
 
 -- pb1_describe: the mailbox as GetClient shows it.

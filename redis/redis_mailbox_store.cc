@@ -112,8 +112,10 @@ RedisMailboxStore::~RedisMailboxStore() {
     stopping_ = true;
   }
   if (maintenance_.joinable()) maintenance_.join();
-  // Replies come in order: once this one is back, the releases of streams
-  // closed by the drain have run, and no route outlives its stream.
+  // Replies come in order: once this one is back, the confirmations and the
+  // releases of streams closed by the drain have run, and no route outlives
+  // its stream.
+  FlushConfirmations();
   if (commands_->connected()) (void)commands_->Call({"PING"});
   feed_.reset();
   commands_.reset();
@@ -360,10 +362,30 @@ absl::StatusOr<ReadResult> RedisMailboxStore::Read(const std::string& client_id,
 }
 
 void RedisMailboxStore::ConfirmDelivered(const std::string& client_id, const MessageId& through) {
-  // Best effort, never blocking: a lost confirmation only repeats messages.
-  commands_->Submit({"FCALL", "pb1_confirm", "1", RegistryKey(PartitionOf(client_id)), client_id,
-                     absl::StrCat(absl::Hex(through.epoch)), std::to_string(through.offset)},
-                    [](absl::StatusOr<RespValue>) {});
+  // Gathered and sent once a second, one call per partition: every stream
+  // confirms about once a second, which would otherwise be a call each.
+  absl::MutexLock lock(&confirms_mu_);
+  MessageId& latest = confirms_[PartitionOf(client_id)][client_id];
+  if (latest.epoch != through.epoch || latest.offset < through.offset) latest = through;
+}
+
+void RedisMailboxStore::FlushConfirmations() {
+  std::map<int, std::map<std::string, MessageId>> confirms;
+  {
+    absl::MutexLock lock(&confirms_mu_);
+    confirms.swap(confirms_);
+  }
+  for (const auto& [partition, clients] : confirms) {
+    std::vector<std::string> call = {"FCALL", "pb1_confirm", "1", RegistryKey(partition)};
+    for (const auto& [client_id, through] : clients) {
+      call.push_back(client_id);
+      call.push_back(absl::StrCat(absl::Hex(through.epoch)));
+      call.push_back(std::to_string(through.offset));
+    }
+    // Best effort, never waited for: a lost confirmation only repeats
+    // messages to a later connection without an id.
+    commands_->Submit(std::move(call), [](absl::StatusOr<RespValue>) {});
+  }
 }
 
 void RedisMailboxStore::ReleaseStream(const std::string& client_id, absl::Time now) {
@@ -574,6 +596,7 @@ void RedisMailboxStore::MaintenanceLoop() {
     stop_mu_.Unlock();
     const absl::Time now = absl::Now();
     feed_->CheckLiveness(*commands_, now);
+    FlushConfirmations();
     if (now >= next_lease) {
       RenewLeases(clock_->Now());
       next_lease = now + options_.lease / 3;

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -137,6 +138,8 @@ class RedisMailboxStore final : public MailboxStore {
   void MaintenanceLoop() ABSL_LOCKS_EXCLUDED(stop_mu_);
   void RenewLeases(absl::Time now);
   void RefreshStats();
+  // Sends the confirmations gathered since the last call.
+  void FlushConfirmations() ABSL_LOCKS_EXCLUDED(confirms_mu_);
   void ForgetTopicMembers(const std::string& client_id, const std::vector<std::string>& topics);
 
   const RedisStoreOptions options_;
@@ -154,6 +157,10 @@ class RedisMailboxStore final : public MailboxStore {
 
   absl::Mutex epoch_mu_;
   absl::BitGen epoch_gen_ ABSL_GUARDED_BY(epoch_mu_);
+
+  absl::Mutex confirms_mu_;
+  // partition -> client -> the latest id confirmed
+  std::map<int, std::map<std::string, MessageId>> confirms_ ABSL_GUARDED_BY(confirms_mu_);
 
   mutable absl::Mutex stats_mu_;
   StoreStats stats_ ABSL_GUARDED_BY(stats_mu_);

@@ -258,6 +258,25 @@ TEST_P(StoreContractTest, AStreamGetsLiveMessagesAndCountsAsPresence) {
   EXPECT_EQ(offline->last_seen, clock_.Now());
 }
 
+TEST_P(StoreContractTest, AConnectionWithoutAnIdStartsAfterWhatWasConfirmed) {
+  const std::string first = Publish(a_, To("alice", "m1"));
+  Publish(a_, To("alice", "m2"));
+  a_.broker->ConfirmDelivered("alice", *MessageId::Parse(first));
+  // The Redis store sends confirmations once a second.
+  std::vector<std::string> replay;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  do {
+    auto sink = std::make_shared<RecordingSink>();
+    absl::StatusOr<OpenedStream> opened = a_.broker->OpenStream("alice", std::nullopt, sink);
+    ASSERT_THAT(opened, IsOk());
+    a_.broker->UnregisterStream("alice", sink.get());
+    replay.clear();
+    for (const Message& message : opened->replay) replay.push_back(message.payload->data);
+  } while (replay.size() != 1 && absl::Now() < deadline &&
+           (absl::SleepFor(absl::Milliseconds(50)), true));
+  EXPECT_THAT(replay, ElementsAre("m2"));
+}
+
 TEST_P(StoreContractTest, DeletingAClientDropsItsMailboxTopicsAndStreams) {
   ASSERT_THAT(a_.broker->Subscribe("alice", "news"), IsOk());
   auto sink = std::make_shared<RecordingSink>();
