@@ -42,10 +42,20 @@ class RecordingListener final : public AppendListener {
     resyncs_.push_back(std::string(affected("alice") ? "alice" : "") +
                        (affected("bob") ? "+bob" : ""));
   }
-  // Waits (up to 5 s) until `done` holds.
-  template <typename Done>
-  void Await(Done done) {
+  // Each waits (up to 5 s) until that many calls came.
+  void AwaitAppended(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return appended_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5));
+  }
+  void AwaitClosed(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5));
+  }
+  void AwaitResyncs(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return resyncs_.size() >= n; };
     mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5));
   }
   std::vector<std::string> appended() {
@@ -61,6 +71,7 @@ class RecordingListener final : public AppendListener {
     return resyncs_;
   }
 
+ private:
   absl::Mutex mu_;
   std::vector<std::string> appended_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> closed_ ABSL_GUARDED_BY(mu_);
@@ -140,7 +151,7 @@ TEST_F(LiveFeedTest, NotificationsReachTheListenerInOrder) {
   Notify("alice", "1 M 1000 2000 0 1\nalice abc-1\nfirst");
   Notify("alice", "2 M 1000 2000 0 1\nalice abc-2\nsecond");
   Notify("alice", "3 C disconnected 1500\nalice");
-  listener_.Await([&] { return listener_.closed_.size() == 1; });
+  listener_.AwaitClosed(1);
   EXPECT_THAT(listener_.appended(), ElementsAre("alice abc-1 |first", "alice abc-2 |second"));
   EXPECT_THAT(listener_.closed(), ElementsAre("alice 1500"));
   EXPECT_TRUE(listener_.resyncs().empty());
@@ -149,7 +160,7 @@ TEST_F(LiveFeedTest, NotificationsReachTheListenerInOrder) {
 TEST_F(LiveFeedTest, ASequenceGapResynchronisesThatPartitionsStreams) {
   Notify("alice", "1 M 1000 2000 0 1\nalice abc-1\nfirst");
   Notify("alice", "3 M 1000 2000 0 1\nalice abc-3\nthird");  // 2 was lost
-  listener_.Await([&] { return listener_.appended_.size() == 2; });
+  listener_.AwaitAppended(2);
   ASSERT_EQ(listener_.resyncs().size(), 1u);
   EXPECT_EQ(listener_.resyncs()[0].substr(0, 5), "alice");
   EXPECT_EQ(feed_->counters().resyncs.load(), 1u);
@@ -157,19 +168,19 @@ TEST_F(LiveFeedTest, ASequenceGapResynchronisesThatPartitionsStreams) {
 
 TEST_F(LiveFeedTest, AMalformedNotificationResynchronisesToo) {
   Notify("alice", "1 M garbage");
-  listener_.Await([&] { return !listener_.resyncs_.empty(); });
+  listener_.AwaitResyncs(1);
   EXPECT_EQ(listener_.resyncs().size(), 1u);
   EXPECT_EQ(feed_->counters().malformed.load(), 1u);
 }
 
 TEST_F(LiveFeedTest, ALostConnectionResubscribesAndResynchronisesEveryStream) {
   ASSERT_THAT(client_->Call({"CLIENT", "KILL", "TYPE", "pubsub"}), IsOk());
-  listener_.Await([&] { return !listener_.resyncs_.empty(); });
+  listener_.AwaitResyncs(1);
   EXPECT_THAT(listener_.resyncs(), ElementsAre("alice+bob"));
   AwaitLive();
   EXPECT_EQ(feed_->counters().subscribes.load(), 2u);
   Notify("bob", "1 M 1000 2000 0 1\nbob abc-1\nafter");
-  listener_.Await([&] { return !listener_.appended_.empty(); });
+  listener_.AwaitAppended(1);
   EXPECT_THAT(listener_.appended(), ElementsAre("bob abc-1 |after"));
 }
 
