@@ -112,6 +112,7 @@ RedisMailboxStore::~RedisMailboxStore() {
     stopping_ = true;
   }
   if (maintenance_.joinable()) maintenance_.join();
+  if (commands_ == nullptr) return;  // Start() failed before connecting
   // Replies come in order: once this one is back, the confirmations and the
   // releases of streams closed by the drain have run, and no route outlives
   // its stream.

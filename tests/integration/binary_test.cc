@@ -82,6 +82,29 @@ TEST(BinaryTest, ABadFlagValueIsNamedAndExitsNonZero) {
   EXPECT_EQ(broker.Wait(absl::Seconds(10)), 2);
 }
 
+TEST(BinaryTest, BadStoreFlagsAreNamedAndExitNonZero) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--store=disk"}, "--store='disk': must be memory or redis"},
+      {{"--store=redis"}, "--store=redis needs --redis_addrs"},
+      {{"--store=redis", "--redis_addrs=127.0.0.1:7000,127.0.0.1:7001"}, "Redis Cluster"},
+      {{"--store=redis", "--redis_addrs=127.0.0.1:1", "--replica_id=a b"},
+       "--replica_id 'a b' must be"},
+      {{"--store=redis", "--redis_addrs=127.0.0.1:1", "--redis_password_file=/nonexistent"},
+       "--redis_password_file='/nonexistent' cannot be read"},
+      {{"--store=redis", "--redis_addrs=nocolon"}, "'nocolon' is not host:port"}};
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> args = {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                                     "--http_port=0", "--admin_port=0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    ChildProcess broker = ChildProcess::Spawn(args);
+    std::smatch match;
+    EXPECT_TRUE(broker.WaitFor(std::regex(message, std::regex::basic), &match, absl::Seconds(10)))
+        << message << "\n"
+        << broker.stderr_text;
+    EXPECT_NE(broker.Wait(absl::Seconds(10)), 0) << message;
+  }
+}
+
 TEST(BinaryTest, FlagsComeFromTheEnvironmentAndTheCommandLineWins) {
   ChildProcess broker = ChildProcess::Spawn(
       {PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0", "--admin_port=0",
