@@ -138,16 +138,19 @@ absl::StatusOr<RespValue> RedisClient::Call(std::vector<std::string> args) {
 }
 
 std::vector<absl::StatusOr<RespValue>> RedisClient::CallAll(
-    std::vector<std::vector<std::string>> commands) {
+    std::vector<std::vector<std::string>> commands, const std::string& run_id) {
   std::vector<absl::StatusOr<RespValue>> results(commands.size(), absl::UnknownError("no outcome"));
   absl::Mutex done_mu;
   size_t left = commands.size();
   for (size_t i = 0; i < commands.size(); ++i) {
-    Submit(std::move(commands[i]), [&, i](absl::StatusOr<RespValue> reply) {
-      results[i] = std::move(reply);
-      absl::MutexLock lock(&done_mu);
-      --left;
-    });
+    Submit(
+        std::move(commands[i]),
+        [&, i](absl::StatusOr<RespValue> reply) {
+          results[i] = std::move(reply);
+          absl::MutexLock lock(&done_mu);
+          --left;
+        },
+        run_id);
   }
   absl::MutexLock lock(&done_mu);
   done_mu.Await(absl::Condition(

@@ -92,8 +92,10 @@ class RedisClient {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Submit, and wait for the outcome.
   absl::StatusOr<RespValue> Call(std::vector<std::string> args) ABSL_LOCKS_EXCLUDED(mu_);
-  // Submits all (pipelined, in order) and waits for every outcome, in order.
-  std::vector<absl::StatusOr<RespValue>> CallAll(std::vector<std::vector<std::string>> commands)
+  // Submits all (pipelined, in order, each with `run_id` as Submit takes
+  // it) and waits for every outcome, in order.
+  std::vector<absl::StatusOr<RespValue>> CallAll(std::vector<std::vector<std::string>> commands,
+                                                 const std::string& run_id = "")
       ABSL_LOCKS_EXCLUDED(mu_);
   // Drops the connection and makes a new one (a subscriber that went deaf).
   void Reconnect() ABSL_LOCKS_EXCLUDED(mu_);

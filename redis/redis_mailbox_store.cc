@@ -177,26 +177,9 @@ std::vector<absl::StatusOr<RespValue>> RedisMailboxStore::CallFunctions(
   for (auto& command : commands) {
     if (command.size() > 5 && command[5] == FencePlaceholder()) command[5] = fence;
   }
-  std::vector<absl::StatusOr<RespValue>> results(commands.size(), absl::UnknownError(""));
   const absl::Time start = absl::Now();
   counters_.in_flight.fetch_add(commands.size(), std::memory_order_relaxed);
-  absl::Mutex mu;
-  size_t left = commands.size();
-  for (size_t i = 0; i < commands.size(); ++i) {
-    commands_->Submit(
-        commands[i],
-        [&, i](absl::StatusOr<RespValue> reply) {
-          results[i] = std::move(reply);
-          absl::MutexLock lock(&mu);
-          --left;
-        },
-        run_id);
-  }
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(
-        +[](size_t* n) { return *n == 0; }, &left));
-  }
+  std::vector<absl::StatusOr<RespValue>> results = commands_->CallAll(std::move(commands), run_id);
   counters_.in_flight.fetch_sub(results.size(), std::memory_order_relaxed);
   counters_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   return results;
