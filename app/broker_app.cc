@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_join.h"
 #include "app/broker_metrics.h"
 #include "broker/memory_mailbox_store.h"
 #include "broker/status_macros.h"
@@ -64,10 +65,11 @@ nlohmann::ordered_json ConfigOf(const AppOptions& o) {
 
 }  // namespace
 
-BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<MailboxStore> store,
-                     std::unique_ptr<ClientAuthenticator> auth, std::unique_ptr<ApiKeys> api_keys)
+BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<Logger> logger,
+                     std::unique_ptr<MailboxStore> store, std::unique_ptr<ClientAuthenticator> auth,
+                     std::unique_ptr<ApiKeys> api_keys)
     : options_(std::move(options)),
-      logger_(NewStderrJsonLogger(options_.log_level)),
+      logger_(std::move(logger)),
       auth_(std::move(auth)),
       api_keys_(std::move(api_keys)),
       store_(std::move(store)) {
@@ -92,13 +94,20 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<MailboxStore> store,
   }
 }
 
-absl::StatusOr<std::unique_ptr<MailboxStore>> BrokerApp::MakeStore(const AppOptions& options) {
+absl::StatusOr<std::unique_ptr<MailboxStore>> BrokerApp::MakeStore(const AppOptions& options,
+                                                                   Logger* logger) {
   if (options.store != "redis") {
     return std::make_unique<MemoryMailboxStore>(options.retention, options.store_limits);
   }
+  redis::RedisStoreOptions redis = options.redis;
+  // A failover or a reshard shows in the log as the masters that serve now.
+  redis.on_topology = [logger](bool cluster, const std::vector<std::string>& masters) {
+    logger->Info("redis_topology", {{"mode", cluster ? "cluster" : "standalone"},
+                                    {"masters", absl::StrJoin(masters, ",")}});
+  };
   ASSIGN_OR_RETURN(
       std::unique_ptr<redis::RedisMailboxStore> store,
-      redis::RedisMailboxStore::Start(options.redis, options.retention, options.store_limits));
+      redis::RedisMailboxStore::Start(std::move(redis), options.retention, options.store_limits));
   return store;
 }
 
@@ -106,9 +115,11 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
   ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth,
                    ClientAuthenticator::Create(options.client_auth));
   ASSIGN_OR_RETURN(std::unique_ptr<ApiKeys> api_keys, ApiKeys::Open(options.api_keys_file));
-  ASSIGN_OR_RETURN(std::unique_ptr<MailboxStore> store, MakeStore(options));
-  std::unique_ptr<BrokerApp> app(
-      new BrokerApp(std::move(options), std::move(store), std::move(auth), std::move(api_keys)));
+  std::unique_ptr<Logger> logger = NewStderrJsonLogger(options.log_level);
+  ASSIGN_OR_RETURN(std::unique_ptr<MailboxStore> store, MakeStore(options, logger.get()));
+  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(options), std::move(logger),
+                                               std::move(store), std::move(auth),
+                                               std::move(api_keys)));
   app->logger_->Info("start", ConfigOf(app->options_));
   if (!app->auth_->enabled()) {
     app->logger_->Warn("client_auth_off",
@@ -141,8 +152,9 @@ void BrokerApp::AwaitRedis() {
   const absl::Time deadline = absl::Now() + options_.redis.io_timeout;
   while (!store->up() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
   if (store->up()) {
-    logger_->Info("redis_connected",
-                  {{"redis_addrs", options_.redis.address}, {"replica_id", store->replica_id()}});
+    logger_->Info("redis_connected", {{"redis_addrs", options_.redis.address},
+                                      {"mode", store->cluster() ? "cluster" : "standalone"},
+                                      {"replica_id", store->replica_id()}});
   } else {
     logger_->Warn("redis_unreachable",
                   {{"redis_addrs", options_.redis.address},

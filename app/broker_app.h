@@ -76,11 +76,12 @@ class BrokerApp {
   HttpEdge& http_edge() { return *http_; }
 
  private:
-  BrokerApp(AppOptions options, std::unique_ptr<MailboxStore> store,
+  BrokerApp(AppOptions options, std::unique_ptr<Logger> logger, std::unique_ptr<MailboxStore> store,
             std::unique_ptr<ClientAuthenticator> auth, std::unique_ptr<ApiKeys> api_keys);
   // The store the options name: memory, or Redis (connecting in the
   // background).
-  static absl::StatusOr<std::unique_ptr<MailboxStore>> MakeStore(const AppOptions& options);
+  static absl::StatusOr<std::unique_ptr<MailboxStore>> MakeStore(const AppOptions& options,
+                                                                 Logger* logger);
   // Waits up to --redis_io_timeout for the Redis store to connect and
   // subscribe, and logs the outcome; serves either way.
   void AwaitRedis();

@@ -164,7 +164,7 @@ void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxSt
   const redis::RedisStoreCounters& c = store.counters();
   const redis::LiveFeedCounters& feed = store.feed_counters();
   registry.AddValue("pushbroker_redis_up",
-                    "1 while the command connection is up and the live feed subscribed.",
+                    "1 while every master's connection is up and the live feed subscribed.",
                     MetricType::kGauge, [&store] { return store.up() ? 1.0 : 0.0; });
   registry.Add("pushbroker_redis_request_seconds",
                "Time from sending a caller's Redis Function calls to their last reply.",
@@ -178,9 +178,20 @@ void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxSt
         samples.push_back(MetricSample{"", {{"kind", "oom"}}, Load(c.errors_oom)});
         samples.push_back(MetricSample{"", {{"kind", "other"}}, Load(c.errors_other)});
       });
+  const redis::RedisRouterCounters& router = store.router_counters();
   registry.AddValue("pushbroker_redis_function_reloads_total",
                     "Times the pb1 library was missing (FUNCTION FLUSH, a new node) and reloaded.",
-                    MetricType::kCounter, [&c] { return Load(c.function_reloads); });
+                    MetricType::kCounter, [&router] { return Load(router.function_reloads); });
+  registry.AddValue("pushbroker_redis_redirects_total",
+                    "MOVED and ASK replies followed (Redis Cluster: slots that moved).",
+                    MetricType::kCounter, [&router] { return Load(router.redirects); });
+  registry.AddValue("pushbroker_redis_retries_total",
+                    "Calls sent again because the reply proved they had not run (TRYAGAIN, "
+                    "CLUSTERDOWN, a slot in migration, not sent).",
+                    MetricType::kCounter, [&router] { return Load(router.retries); });
+  registry.AddValue("pushbroker_redis_map_changes_total",
+                    "Times the map of which master serves which slot changed (the first included).",
+                    MetricType::kCounter, [&router] { return Load(router.map_refreshes); });
   registry.AddValue("pushbroker_redis_feed_subscribes_total",
                     "Complete subscriptions of the live feed: 1 at start, +1 per reconnect.",
                     MetricType::kCounter, [&feed] { return Load(feed.subscribes); });

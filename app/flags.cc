@@ -129,8 +129,9 @@ ABSL_FLAG(std::string, store, pushbroker::AppOptions{}.store,
           "Where mailboxes live: memory (this process only) or redis (shared by every replica "
           "on --redis_addrs).");
 ABSL_FLAG(std::string, redis_addrs, "",
-          "With --store=redis: the Redis server, host:port (a numeric IP or a name resolved "
-          "once at start).");
+          "With --store=redis: the Redis server, host:port, or a comma-separated list of nodes "
+          "of one Redis Cluster (cluster mode is detected; the other nodes are found). Names "
+          "are resolved when a connection is made.");
 ABSL_FLAG(std::string, redis_password_file, "",
           "File holding the Redis password (AUTH); empty: no password.");
 ABSL_FLAG(absl::Duration, redis_io_timeout, pushbroker::redis::RedisStoreOptions{}.io_timeout,
@@ -422,11 +423,6 @@ absl::Status ReadStoreFlags(AppOptions& options) {
   if (options.store != "redis") return absl::OkStatus();
   if (redis.address.empty()) {
     return absl::InvalidArgumentError("--store=redis needs --redis_addrs=host:port");
-  }
-  if (absl::StrContains(redis.address, ',')) {
-    return absl::InvalidArgumentError(
-        "--redis_addrs: several nodes means Redis Cluster, which this version does not speak "
-        "yet; give one standalone server");
   }
   if (const std::string file = absl::GetFlag(FLAGS_redis_password_file); !file.empty()) {
     std::ifstream in(file);

@@ -102,7 +102,8 @@ RedisClient::~RedisClient() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RedisClient::Submit(std::vector<std::string> args, Callback done, std::string run_id) {
+void RedisClient::Submit(std::vector<std::string> args, Callback done, std::string run_id,
+                         bool asking) {
   absl::Status refused;
   bool first_waiting = false;
   {
@@ -115,9 +116,13 @@ void RedisClient::Submit(std::vector<std::string> args, Callback done, std::stri
     } else {
       ++pending_;
       first_waiting = submitted_.empty();
-      submitted_.push_back(Request{EncodeCommand(args), std::move(done),
-                                   absl::Now() + options_.io_timeout, /*internal=*/false,
-                                   std::move(run_id)});
+      Request request{EncodeCommand(args), std::move(done), absl::Now() + options_.io_timeout,
+                      /*internal=*/false, std::move(run_id)};
+      if (asking) {
+        request.bytes = EncodeCommand({"ASKING"}) + request.bytes;
+        request.skip_replies = 1;
+      }
+      submitted_.push_back(std::move(request));
     }
   }
   if (!refused.ok()) return done(std::move(refused));
@@ -347,6 +352,10 @@ bool RedisClient::IsPush(const RespValue& reply) const {
 void RedisClient::DeliverReply(RespValue reply) {
   if (IsPush(reply)) return options_.on_push(std::move(reply));
   if (in_flight_.empty()) return Disconnect("a reply to no command");
+  if (in_flight_.front().skip_replies > 0) {
+    --in_flight_.front().skip_replies;
+    return;
+  }
   Request request = std::move(in_flight_.front());
   in_flight_.pop_front();
   if (!request.internal) {

@@ -87,9 +87,10 @@ class RedisClient {
   // With `run_id`, the command is sent only to that process of the node:
   // if the connection is redone to another (a restart, a failover), it
   // fails "not sent" instead, so a command that carries the incarnation
-  // fence never runs under the wrong one.
-  void Submit(std::vector<std::string> args, Callback done, std::string run_id = "")
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // fence never runs under the wrong one. With `asking`, the command goes
+  // right behind an ASKING (Redis Cluster: a slot being imported here).
+  void Submit(std::vector<std::string> args, Callback done, std::string run_id = "",
+              bool asking = false) ABSL_LOCKS_EXCLUDED(mu_);
   // Submit, and wait for the outcome.
   absl::StatusOr<RespValue> Call(std::vector<std::string> args) ABSL_LOCKS_EXCLUDED(mu_);
   // Submits all (pipelined, in order, each with `run_id` as Submit takes
@@ -113,6 +114,7 @@ class RedisClient {
     bool internal = false;   // part of the handshake
     std::string run_id;      // send only to this process ("" any)
     uint64_t bytes_end = 0;  // once queued to write: where its bytes end in the stream
+    int skip_replies = 0;    // replies to drop before its own (that of ASKING)
   };
   enum class State { kDisconnected, kConnecting, kHandshaking, kReady };
 

@@ -4,10 +4,12 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "broker/status_macros.h"
 #include "redis/functions.h"
 
@@ -67,6 +69,25 @@ std::optional<Message> ParseEntry(absl::string_view entry, uint64_t epoch) {
                  absl::FromUnixMillis(expires_ms)};
 }
 
+// A command on keys of `partition`: sent to the master of its slot.
+SlotCommand PartitionCommand(int partition, std::vector<std::string> args) {
+  return SlotCommand{HashSlot(RegistryKey(partition)), std::move(args)};
+}
+
+// An FCALL of one pb1 function on `partition`, with `args` after its key.
+SlotCommand FunctionCall(const std::string& function, int partition,
+                         std::vector<std::string> args) {
+  std::vector<std::string> command = {"FCALL", function, "1", RegistryKey(partition)};
+  command.insert(command.end(), std::make_move_iterator(args.begin()),
+                 std::make_move_iterator(args.end()));
+  return PartitionCommand(partition, std::move(command));
+}
+
+// A command on a topic's member set, in the topic's own slot.
+SlotCommand TopicCommand(absl::string_view topic, std::vector<std::string> args) {
+  return SlotCommand{HashSlot(TopicKey(topic)), std::move(args)};
+}
+
 absl::Status MailboxLimitError(const StoreLimits& limits) {
   return absl::ResourceExhaustedError(
       absl::StrCat("--max_mailboxes=", limits.max_mailboxes,
@@ -83,18 +104,19 @@ absl::StatusOr<std::unique_ptr<RedisMailboxStore>> RedisMailboxStore::Start(
   }
   std::unique_ptr<RedisMailboxStore> store(
       new RedisMailboxStore(std::move(options), retention, limits));
-  RedisClientOptions client =
-      KeptConnection(store->options_.address, store->options_.password, store->options_.io_timeout,
-                     absl::StrCat("push-broker-", store->options_.replica_id));
-  client.handshake_commands = {{"FUNCTION", "LOAD", "REPLACE", std::string(RedisFunctionsLua())}};
-  ASSIGN_OR_RETURN(store->commands_, RedisClient::Start(std::move(client)));
-  LiveFeedOptions feed;
-  feed.address = store->options_.address;
-  feed.password = store->options_.password;
-  feed.io_timeout = store->options_.io_timeout;
-  feed.replica_id = store->options_.replica_id;
-  feed.resync_retry_ms = store->options_.resync_retry_ms;
-  ASSIGN_OR_RETURN(store->feed_, LiveFeed::Start(std::move(feed)));
+  RedisRouterOptions router;
+  for (absl::string_view address :
+       absl::StrSplit(store->options_.address, ',', absl::SkipWhitespace())) {
+    router.seeds.emplace_back(absl::StripAsciiWhitespace(address));
+  }
+  router.password = store->options_.password;
+  router.io_timeout = store->options_.io_timeout;
+  router.client_name = absl::StrCat("push-broker-", store->options_.replica_id);
+  router.fence = store->options_.fence;
+  router.handshake_commands = {{"FUNCTION", "LOAD", "REPLACE", std::string(RedisFunctionsLua())}};
+  router.on_map = [raw = store.get()](const SlotMap& map) { raw->OnMap(map); };
+  ASSIGN_OR_RETURN(store->router_, RedisRouter::Start(std::move(router)));
+  store->router_started_.Notify();
   store->maintenance_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
   return store;
 }
@@ -112,21 +134,99 @@ RedisMailboxStore::~RedisMailboxStore() {
     stopping_ = true;
   }
   if (maintenance_.joinable()) maintenance_.join();
-  if (commands_ == nullptr) return;  // Start() failed before connecting
-  // Replies come in order: once this one is back, the confirmations and the
+  if (router_ == nullptr) return;  // Start() failed before connecting
+  // Replies come in order: once these are back, the confirmations and the
   // releases of streams closed by the drain have run, and no route outlives
   // its stream.
   FlushConfirmations();
-  if (commands_->connected()) (void)commands_->Call({"PING"});
-  feed_.reset();
-  commands_.reset();
+  router_->Barrier({"PING"});
+  router_.reset();  // first: its thread starts and stops feeds
+  absl::MutexLock lock(&feeds_mu_);
+  feed_of_.fill(nullptr);
+  feeds_.clear();
 }
 
 void RedisMailboxStore::SetAppendListener(AppendListener* listener) {
-  feed_->SetListener(listener);
+  listener_.store(listener);
+  absl::MutexLock lock(&feeds_mu_);
+  for (auto& [address, feed] : feeds_) feed->SetListener(listener);
 }
 
-bool RedisMailboxStore::up() const { return commands_->connected() && feed_->live(); }
+bool RedisMailboxStore::up() const {
+  if (!router_->connected()) return false;
+  absl::MutexLock lock(&feeds_mu_);
+  if (feeds_.empty()) return false;
+  for (const auto& [address, feed] : feeds_) {
+    if (!feed->live()) return false;
+  }
+  return true;
+}
+
+bool RedisMailboxStore::FeedLive(int partition) const {
+  absl::MutexLock lock(&feeds_mu_);
+  return feed_of_[partition] != nullptr && feed_of_[partition]->live(partition);
+}
+
+void RedisMailboxStore::OnMap(const SlotMap& map) {
+  router_started_.WaitForNotification();
+  std::map<std::string, LiveFeed::Partitions> owned;
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    const std::string& master = map.MasterOf(HashSlot(RegistryKey(partition)));
+    if (!master.empty()) owned[master].set(partition);
+  }
+  std::vector<std::unique_ptr<LiveFeed>> retired;
+  {
+    absl::MutexLock lock(&feeds_mu_);
+    for (auto it = feeds_.begin(); it != feeds_.end();) {
+      if (owned.count(it->first) == 0) {
+        retired.push_back(std::move(it->second));
+        it = feeds_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    feed_of_.fill(nullptr);
+    for (const auto& [master, partitions] : owned) {
+      std::unique_ptr<LiveFeed>& feed = feeds_[master];
+      if (feed == nullptr) {
+        LiveFeedOptions options;
+        options.address = master;
+        options.password = options_.password;
+        options.io_timeout = options_.io_timeout;
+        options.replica_id = options_.replica_id;
+        options.resync_retry_ms = options_.resync_retry_ms;
+        options.counters = &feed_counters_;
+        options.on_moved = [this](int) { router_->RefreshSoon(); };
+        absl::StatusOr<std::unique_ptr<LiveFeed>> started = LiveFeed::Start(std::move(options));
+        if (!started.ok()) {
+          feeds_.erase(master);
+          continue;  // its partitions refuse new streams until a later map
+        }
+        feed = *std::move(started);
+        feed->SetListener(listener_.load());
+      }
+      // The first map finds no stream open; later, partitions that moved
+      // in resume their streams once subscribed.
+      feed->Assign(partitions, !first_map_);
+      for (int p = 0; p < kPartitions; ++p) {
+        if (partitions.test(p)) feed_of_[p] = feed.get();
+      }
+    }
+    first_map_ = false;
+  }
+  if (options_.on_topology) options_.on_topology(map.cluster, map.masters);
+  // A master that left (failed over, emptied by a reshard): its streams'
+  // partitions are resubscribed on their new masters above.
+  retired.clear();
+}
+
+void RedisMailboxStore::CheckFeeds(absl::Time now) {
+  absl::MutexLock lock(&feeds_mu_);
+  for (auto& [address, feed] : feeds_) {
+    std::shared_ptr<RedisClient> commands = router_->ClientOf(address);
+    if (commands != nullptr) feed->CheckLiveness(*commands, now);
+  }
+}
 
 std::string RedisMailboxStore::NewEpoch() {
   absl::MutexLock lock(&epoch_mu_);
@@ -155,31 +255,14 @@ absl::Status RedisMailboxStore::StatusOfReply(const absl::StatusOr<RespValue>& r
   return absl::InternalError(absl::StrCat("redis: ", reply->text));
 }
 
-std::string RedisMailboxStore::Fence() const { return commands_->run_id(); }
-
 std::vector<absl::StatusOr<RespValue>> RedisMailboxStore::CallFunctions(
-    std::vector<std::vector<std::string>> commands) {
-  // Each call carries the fence of the process it is sent to: wait briefly
-  // for a connection, and send only to that process.
-  const absl::Time deadline = absl::Now() + options_.io_timeout;
-  std::string run_id = commands_->run_id();
-  while (run_id.empty() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-    run_id = commands_->run_id();
-  }
-  if (run_id.empty()) {
-    counters_.errors_unavailable.fetch_add(1, std::memory_order_relaxed);
-    return std::vector<absl::StatusOr<RespValue>>(
-        commands.size(), absl::UnavailableError(absl::StrCat("redis ", options_.address,
-                                                             ": not sent: not connected")));
-  }
-  const std::string fence = options_.fence ? run_id : "";
-  for (auto& command : commands) {
-    if (command.size() > 5 && command[5] == FencePlaceholder()) command[5] = fence;
+    std::vector<SlotCommand> commands) {
+  for (SlotCommand& command : commands) {
+    if (command.args.size() > 5 && command.args[5] == FencePlaceholder()) command.fence_at = 5;
   }
   const absl::Time start = absl::Now();
   counters_.in_flight.fetch_add(commands.size(), std::memory_order_relaxed);
-  std::vector<absl::StatusOr<RespValue>> results = commands_->CallAll(std::move(commands), run_id);
+  std::vector<absl::StatusOr<RespValue>> results = router_->CallAll(std::move(commands));
   counters_.in_flight.fetch_sub(results.size(), std::memory_order_relaxed);
   counters_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   return results;
@@ -188,25 +271,11 @@ std::vector<absl::StatusOr<RespValue>> RedisMailboxStore::CallFunctions(
 absl::StatusOr<RespValue> RedisMailboxStore::CallFunction(const std::string& function,
                                                           int partition,
                                                           std::vector<std::string> args) {
-  std::vector<std::string> command = {"FCALL", function, "1", RegistryKey(partition)};
-  command.insert(command.end(), std::make_move_iterator(args.begin()),
-                 std::make_move_iterator(args.end()));
-  for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<RespValue> reply = std::move(CallFunctions({command}).front());
-    const bool retry =
-        attempt == 0 &&
-        ((reply.ok() && reply->is_error() &&
-          absl::StrContains(reply->text, "Function not found")) ||
-         (!reply.ok() && absl::StrContains(reply.status().message(), "process changed")));
-    if (!retry) {
-      RETURN_IF_ERROR(StatusOfReply(reply));
-      return reply;
-    }
-    if (reply.ok()) {  // the library was flushed: load it again
-      counters_.function_reloads.fetch_add(1, std::memory_order_relaxed);
-      RETURN_IF_ERROR(LoadFunctions(*commands_));
-    }
-  }
+  std::vector<SlotCommand> commands(1);
+  commands[0] = FunctionCall(function, partition, std::move(args));
+  absl::StatusOr<RespValue> reply = std::move(CallFunctions(std::move(commands)).front());
+  RETURN_IF_ERROR(StatusOfReply(reply));
+  return reply;
 }
 
 bool RedisMailboxStore::MayCreate() const {
@@ -233,17 +302,16 @@ absl::StatusOr<std::vector<AppendedMessage>> RedisMailboxStore::Append(
       MayCreate() ? "1" : "0",
       std::string(idempotency_key),
       std::to_string(absl::ToInt64Milliseconds(options_.idempotency_window))};
-  std::vector<std::vector<std::string>> calls;
+  std::vector<SlotCommand> calls;
   std::vector<std::vector<size_t>> members;  // per call, indexes into client_ids
   for (const auto& [partition, indexes] : by_partition) {
     for (size_t begin = 0; begin < indexes.size(); begin += kMembersPerCall) {
       const size_t end = std::min(indexes.size(), begin + kMembersPerCall);
-      std::vector<std::string> call = {"FCALL", "pb1_append", "1", RegistryKey(partition)};
-      call.insert(call.end(), head.begin(), head.end());
+      SlotCommand call = FunctionCall("pb1_append", partition, head);
       members.emplace_back(indexes.begin() + begin, indexes.begin() + end);
       for (size_t index : members.back()) {
-        call.push_back(client_ids[index]);
-        call.push_back(NewEpoch());
+        call.args.push_back(client_ids[index]);
+        call.args.push_back(NewEpoch());
       }
       calls.push_back(std::move(call));
     }
@@ -298,7 +366,7 @@ absl::StatusOr<std::vector<AppendedMessage>> RedisMailboxStore::CollectAppends(
 
 absl::StatusOr<ReadResult> RedisMailboxStore::Read(const std::string& client_id,
                                                    const ReadRequest& request, absl::Time now) {
-  if (request.open_stream && !feed_->live()) {
+  if (request.open_stream && !FeedLive(PartitionOf(client_id))) {
     return absl::UnavailableError("live notifications from Redis are not subscribed yet");
   }
   std::string mode = "oldest", id_epoch, id_offset = "0";
@@ -360,15 +428,15 @@ void RedisMailboxStore::FlushConfirmations() {
     confirms.swap(confirms_);
   }
   for (const auto& [partition, clients] : confirms) {
-    std::vector<std::string> call = {"FCALL", "pb1_confirm", "1", RegistryKey(partition)};
+    SlotCommand call = FunctionCall("pb1_confirm", partition, {});
     for (const auto& [client_id, through] : clients) {
-      call.push_back(client_id);
-      call.push_back(absl::StrCat(absl::Hex(through.epoch)));
-      call.push_back(std::to_string(through.offset));
+      call.args.push_back(client_id);
+      call.args.push_back(absl::StrCat(absl::Hex(through.epoch)));
+      call.args.push_back(std::to_string(through.offset));
     }
     // Best effort, never waited for: a lost confirmation only repeats
     // messages to a later connection without an id.
-    commands_->Submit(std::move(call), [](absl::StatusOr<RespValue>) {});
+    router_->Submit(std::move(call));
   }
 }
 
@@ -377,9 +445,8 @@ void RedisMailboxStore::ReleaseStream(const std::string& client_id, absl::Time n
   local_streams_[partition].fetch_sub(1, std::memory_order_relaxed);
   // Not waited for: called where streams end, which must not block. A lost
   // release leaves a route that ends with this replica's lease.
-  commands_->Submit({"FCALL", "pb1_release", "1", RegistryKey(partition), Millis(now), client_id,
-                     options_.replica_id},
-                    [](absl::StatusOr<RespValue>) {});
+  router_->Submit(
+      FunctionCall("pb1_release", partition, {Millis(now), client_id, options_.replica_id}));
 }
 
 absl::StatusOr<size_t> RedisMailboxStore::CloseRemoteStreams(const std::string& client_id,
@@ -426,12 +493,12 @@ absl::StatusOr<MailboxInfo> RedisMailboxStore::Describe(const std::string& clien
 }
 
 std::vector<std::string> RedisMailboxStore::ListClients() {
-  std::vector<std::vector<std::string>> calls;
+  std::vector<SlotCommand> calls;
   for (int partition = 0; partition < kPartitions; ++partition) {
-    calls.push_back({"ZRANGE", RegistryKey(partition), "0", "-1"});
+    calls.push_back(PartitionCommand(partition, {"ZRANGE", RegistryKey(partition), "0", "-1"}));
   }
   std::vector<std::string> clients;
-  for (const absl::StatusOr<RespValue>& reply : commands_->CallAll(std::move(calls))) {
+  for (const absl::StatusOr<RespValue>& reply : router_->CallAll(std::move(calls))) {
     if (!StatusOfReply(reply).ok()) continue;  // a broadcast reaches what it can list
     for (const RespValue& member : reply->elements) clients.push_back(member.text);
   }
@@ -452,7 +519,7 @@ absl::Status RedisMailboxStore::AddToTopic(const std::string& client_id, const s
   }
   // The member set lives in the topic's own slot: a second call. Repeated
   // on a retry, it is harmless.
-  return StatusOfReply(commands_->Call({"SADD", TopicKey(topic), client_id}));
+  return StatusOfReply(router_->Call(TopicCommand(topic, {"SADD", TopicKey(topic), client_id})));
 }
 
 absl::Status RedisMailboxStore::RemoveFromTopic(const std::string& client_id,
@@ -460,7 +527,8 @@ absl::Status RedisMailboxStore::RemoveFromTopic(const std::string& client_id,
   ASSIGN_OR_RETURN(RespValue reply, CallFunction("pb1_topic", PartitionOf(client_id),
                                                  {Millis(clock_->Now()), FencePlaceholder(),
                                                   client_id, "", "0", "remove", topic, "0"}));
-  absl::StatusOr<RespValue> removed = commands_->Call({"SREM", TopicKey(topic), client_id});
+  absl::StatusOr<RespValue> removed =
+      router_->Call(TopicCommand(topic, {"SREM", TopicKey(topic), client_id}));
   RETURN_IF_ERROR(StatusOfReply(removed));
   if (reply.integer == 0 && removed->integer == 0) {
     return absl::NotFoundError(absl::StrCat("client ", client_id, " is not in topic ", topic));
@@ -469,7 +537,8 @@ absl::Status RedisMailboxStore::RemoveFromTopic(const std::string& client_id,
 }
 
 std::vector<std::string> RedisMailboxStore::TopicMembers(const std::string& topic) {
-  absl::StatusOr<RespValue> reply = commands_->Call({"SMEMBERS", TopicKey(topic)});
+  absl::StatusOr<RespValue> reply =
+      router_->Call(TopicCommand(topic, {"SMEMBERS", TopicKey(topic)}));
   std::vector<std::string> members;
   if (!StatusOfReply(reply).ok()) return members;
   for (const RespValue& member : reply->elements) members.push_back(member.text);
@@ -479,9 +548,11 @@ std::vector<std::string> RedisMailboxStore::TopicMembers(const std::string& topi
 
 void RedisMailboxStore::ForgetTopicMembers(const std::string& client_id,
                                            const std::vector<std::string>& topics) {
-  std::vector<std::vector<std::string>> calls;
-  for (const std::string& topic : topics) calls.push_back({"SREM", TopicKey(topic), client_id});
-  if (!calls.empty()) commands_->CallAll(std::move(calls));
+  std::vector<SlotCommand> calls;
+  for (const std::string& topic : topics) {
+    calls.push_back(TopicCommand(topic, {"SREM", TopicKey(topic), client_id}));
+  }
+  if (!calls.empty()) router_->CallAll(std::move(calls));
 }
 
 absl::Status RedisMailboxStore::Delete(const std::string& client_id) {
@@ -498,14 +569,15 @@ absl::Status RedisMailboxStore::Delete(const std::string& client_id) {
 std::vector<std::string> RedisMailboxStore::ExpireIdle(
     absl::Time now, const std::function<bool(const std::string&)>& /*is_online*/) {
   // Streams are routes in Redis, so the sweep sees every replica's.
-  std::vector<std::vector<std::string>> calls;
+  std::vector<SlotCommand> calls;
   for (int partition = 0; partition < kPartitions; ++partition) {
-    calls.push_back({"FCALL", "pb1_sweep", "1", RegistryKey(partition), Millis(now),
-                     std::to_string(absl::ToInt64Milliseconds(retention_.ttl)),
-                     std::to_string(kSweepBatch)});
+    calls.push_back(
+        FunctionCall("pb1_sweep", partition,
+                     {Millis(now), std::to_string(absl::ToInt64Milliseconds(retention_.ttl)),
+                      std::to_string(kSweepBatch)}));
   }
   std::vector<std::string> removed;
-  for (const absl::StatusOr<RespValue>& reply : commands_->CallAll(std::move(calls))) {
+  for (const absl::StatusOr<RespValue>& reply : router_->CallAll(std::move(calls))) {
     if (!StatusOfReply(reply).ok()) continue;  // the next sweep tries again
     for (const RespValue& row : reply->elements) {
       if (row.elements.size() != 2) continue;
@@ -524,13 +596,14 @@ StoreStats RedisMailboxStore::Stats() {
 }
 
 void RedisMailboxStore::RefreshStats() {
-  std::vector<std::vector<std::string>> calls;
+  std::vector<SlotCommand> calls;
   for (int partition = 0; partition < kPartitions; ++partition) {
-    calls.push_back({"ZCARD", RegistryKey(partition)});
     const std::string registry = RegistryKey(partition);
-    calls.push_back({"HGETALL", registry.substr(0, registry.size() - 7) + "stats"});
+    calls.push_back(PartitionCommand(partition, {"ZCARD", registry}));
+    calls.push_back(PartitionCommand(
+        partition, {"HGETALL", registry.substr(0, registry.size() - 7) + "stats"}));
   }
-  std::vector<absl::StatusOr<RespValue>> replies = commands_->CallAll(std::move(calls));
+  std::vector<absl::StatusOr<RespValue>> replies = router_->CallAll(std::move(calls));
   StoreStats stats;
   uint64_t fenced = 0;
   std::map<absl::string_view, uint64_t*> fields = {{"messages", &stats.messages},
@@ -564,9 +637,8 @@ void RedisMailboxStore::RenewLeases(absl::Time now) {
   const std::string expiry = Millis(now + options_.lease);
   for (int partition = 0; partition < kPartitions; ++partition) {
     if (local_streams_[partition].load(std::memory_order_relaxed) <= 0) continue;
-    commands_->Submit({"FCALL", "pb1_lease", "1", RegistryKey(partition), Millis(now),
-                       options_.replica_id, expiry},
-                      [](absl::StatusOr<RespValue>) {});
+    router_->Submit(
+        FunctionCall("pb1_lease", partition, {Millis(now), options_.replica_id, expiry}));
   }
 }
 
@@ -579,7 +651,7 @@ void RedisMailboxStore::MaintenanceLoop() {
     if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping), kTick)) break;
     stop_mu_.Unlock();
     const absl::Time now = absl::Now();
-    feed_->CheckLiveness(*commands_, now);
+    CheckFeeds(now);
     FlushConfirmations();
     if (now >= next_lease) {
       RenewLeases(clock_->Now());

@@ -1,14 +1,17 @@
 // RedisMailboxStore: the MailboxStore shared by every replica of the broker,
-// on one Redis 7 server. Each write runs as one pb1 Function call per
-// partition (redis/functions.lua), so ids, trims, idempotency and routing
-// are atomic per mailbox wherever the publish came from; live messages
-// reach the replica holding a stream over its sharded pub/sub channels
-// (LiveFeed). docs/redis.md has the design and the failure semantics.
+// on one Redis 7 server or a Redis Cluster. Each write runs as one pb1
+// Function call per
+// partition (redis/functions.lua) on the master serving the partition's
+// slot (RedisRouter), so ids, trims, idempotency and routing are atomic per
+// mailbox wherever the publish came from; live messages reach the replica
+// holding a stream over its sharded pub/sub channels, one LiveFeed per
+// master. docs/redis.md has the design and the failure semantics.
 #ifndef PUSH_BROKER_REDIS_REDIS_MAILBOX_STORE_H_
 #define PUSH_BROKER_REDIS_REDIS_MAILBOX_STORE_H_
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +22,7 @@
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "broker/clock.h"
 #include "broker/mailbox_store.h"
@@ -26,11 +30,14 @@
 #include "redis/key_slots.h"
 #include "redis/live_feed.h"
 #include "redis/redis_client.h"
+#include "redis/redis_router.h"
 
 namespace pushbroker::redis {
 
 struct RedisStoreOptions {
-  std::string address;   // "host:port" of the Redis server
+  // "host:port" of the Redis server, or a comma-separated list of nodes of
+  // one Redis Cluster (any of them: the others are found).
+  std::string address;
   std::string password;  // empty: no AUTH
   absl::Duration io_timeout = absl::Seconds(3);
   // The incarnation fence: a mailbox written under another Redis process
@@ -50,6 +57,9 @@ struct RedisStoreOptions {
   const Clock* clock = nullptr;
   // Counts and totals for metrics are refreshed this often.
   absl::Duration stats_interval = absl::Seconds(5);
+  // Told each time the masters serving the slots change (the first map
+  // included; a failover, a reshard), for the log. On the router's thread.
+  std::function<void(bool cluster, const std::vector<std::string>& masters)> on_topology;
 };
 
 // Engine health and traffic, for metrics. Counters only grow.
@@ -57,7 +67,6 @@ struct RedisStoreCounters {
   std::atomic<uint64_t> errors_unavailable{0};  // calls not sent, or outcome unknown
   std::atomic<uint64_t> errors_oom{0};          // refused by maxmemory
   std::atomic<uint64_t> errors_other{0};        // other error replies
-  std::atomic<uint64_t> function_reloads{0};    // library missing, loaded again
   // Seconds from sending a caller's pb1 calls to their last reply.
   Histogram latency{
       {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3}};
@@ -66,8 +75,8 @@ struct RedisStoreCounters {
 
 // Safe for concurrent access from multiple threads. Calls block their caller
 // until Redis answers or --redis_io_timeout passes; the store's own threads
-// (two connections' I/O and a maintenance thread) never call the listener
-// under a lock of the store.
+// (connections' I/O, the router's and a maintenance thread) never call the
+// listener under a lock of the store.
 class RedisMailboxStore final : public MailboxStore {
  public:
   // Connects in the background: the store answers UNAVAILABLE until Redis
@@ -102,10 +111,14 @@ class RedisMailboxStore final : public MailboxStore {
   // every replica.
   StoreStats Stats() override ABSL_LOCKS_EXCLUDED(stats_mu_);
 
-  // Whether the command connection is up and the live feed subscribed.
-  bool up() const;
+  // Whether every master's connection is up and every partition's live
+  // feed subscribed.
+  bool up() const ABSL_LOCKS_EXCLUDED(feeds_mu_);
   const RedisStoreCounters& counters() const { return counters_; }
-  const LiveFeedCounters& feed_counters() const { return feed_->counters(); }
+  const LiveFeedCounters& feed_counters() const { return feed_counters_; }
+  const RedisRouterCounters& router_counters() const { return router_->counters(); }
+  // Whether the store talks to a Redis Cluster (false until known).
+  bool cluster() const { return router_->cluster(); }
   const std::string& replica_id() const { return options_.replica_id; }
   // Renews this process's leases as of `now` (tests move their clock).
   void RenewLeasesForTesting(absl::Time now) { RenewLeases(now); }
@@ -116,16 +129,19 @@ class RedisMailboxStore final : public MailboxStore {
  private:
   RedisMailboxStore(RedisStoreOptions options, RetentionPolicy retention, StoreLimits limits);
 
-  // The fence argument of pb1 calls: the node's run_id, or "" when off.
-  std::string Fence() const;
   std::string NewEpoch() ABSL_LOCKS_EXCLUDED(epoch_mu_);
-  // One FCALL of `function` on partition `partition` with `args`, reloading
-  // the library once if the node lost it. Error replies become statuses.
+  // One FCALL of `function` on partition `partition` with `args`. Error
+  // replies become statuses.
   absl::StatusOr<RespValue> CallFunction(const std::string& function, int partition,
                                          std::vector<std::string> args);
-  // The same for several calls at once, pipelined.
-  std::vector<absl::StatusOr<RespValue>> CallFunctions(
-      std::vector<std::vector<std::string>> commands);
+  // Several calls at once, pipelined per master; counted in the metrics.
+  std::vector<absl::StatusOr<RespValue>> CallFunctions(std::vector<SlotCommand> commands);
+  // The cluster's map changed (or is first known): one feed per master,
+  // subscribed to the partitions it serves.
+  void OnMap(const SlotMap& map) ABSL_LOCKS_EXCLUDED(feeds_mu_);
+  // Whether streams of `partition` may open here (its feed is subscribed).
+  bool FeedLive(int partition) const ABSL_LOCKS_EXCLUDED(feeds_mu_);
+  void CheckFeeds(absl::Time now) ABSL_LOCKS_EXCLUDED(feeds_mu_);
   absl::Status StatusOfReply(const absl::StatusOr<RespValue>& reply);
   // The appends of one publish from its calls' replies, in client order;
   // `members` lists each call's clients by index.
@@ -147,9 +163,16 @@ class RedisMailboxStore final : public MailboxStore {
   const StoreLimits limits_;
   const SystemClock system_clock_;
   const Clock* const clock_;
-  std::unique_ptr<RedisClient> commands_;
-  std::unique_ptr<LiveFeed> feed_;
+  std::unique_ptr<RedisRouter> router_;
+  absl::Notification router_started_;  // router_ is set (its thread may call OnMap before)
   RedisStoreCounters counters_;
+  LiveFeedCounters feed_counters_;
+  std::atomic<AppendListener*> listener_{nullptr};
+
+  mutable absl::Mutex feeds_mu_;
+  std::map<std::string, std::unique_ptr<LiveFeed>> feeds_ ABSL_GUARDED_BY(feeds_mu_);  // by master
+  std::array<LiveFeed*, kPartitions> feed_of_ ABSL_GUARDED_BY(feeds_mu_){};
+  bool first_map_ ABSL_GUARDED_BY(feeds_mu_) = true;
   std::atomic<uint64_t> approx_mailboxes_{0};
   std::atomic<uint64_t> fenced_{0};
   // Streams this process holds, per partition: their leases are renewed.

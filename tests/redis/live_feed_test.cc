@@ -98,6 +98,7 @@ class LiveFeedTest : public ::testing::Test {
     ASSERT_THAT(feed, IsOk());
     feed_ = *std::move(feed);
     feed_->SetListener(&listener_);
+    feed_->Assign(LiveFeed::Partitions().set(), /*resync_new=*/false);  // the one server's
     AwaitLive();
   }
 
