@@ -29,6 +29,28 @@ local function prefix_of(clients_key)
   return string.sub(clients_key, 1, -8)  -- strip "clients"
 end
 
+-- Redis Cluster moves a slot key by key: while this partition's slot
+-- migrates, some of its keys may be on the next node already. Touching
+-- every key a call may use, before it writes anything, makes this node
+-- refuse the whole call (a "non local key" error, which the broker retries
+-- until the slot has moved) rather than run half of it or create here a key
+-- that exists there. Elsewhere it costs one lookup per key.
+local function require_local(key_list)
+  redis.call('EXISTS', unpack(key_list))
+end
+
+-- The keys of mailbox `cid` a call may touch, added to `list`.
+local function mailbox_keys(list, prefix, cid)
+  list[#list + 1] = prefix .. 'h:' .. cid
+  list[#list + 1] = prefix .. 'm:' .. cid
+  list[#list + 1] = prefix .. 't:' .. cid
+  return list
+end
+
+local function partition_keys(prefix)
+  return {prefix .. 'clients', prefix .. 'alive', prefix .. 'stats'}
+end
+
 local function parse_routes(text)
   local routes = {}
   if text and text ~= '-' then
@@ -177,6 +199,10 @@ local function append(keys, args)
   local idem = idem_key ~= '' and (prefix .. 'i:' .. idem_key) or nil
   local counts = new_counts()
   local out, notices = {}, {}
+  local touched = partition_keys(prefix)
+  if idem then touched[#touched + 1] = idem end
+  for i = 1, (#args - 11) / 2 do mailbox_keys(touched, prefix, args[10 + 2 * i]) end
+  require_local(touched)
   for i = 1, (#args - 11) / 2 do
     local cid, candidate = args[10 + 2 * i], args[11 + 2 * i]
     local earlier = idem and redis.call('HGET', idem, cid)
@@ -235,6 +261,7 @@ local function read(keys, args)
   local now, fence, cid, candidate = tonumber(args[1]), args[2], args[3], args[4]
   local create, mode = args[5] == '1', args[6]
   local id_epoch, id_offset, limit, replica = args[7], tonumber(args[8]), tonumber(args[9]), args[10]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = open_mailbox(prefix, cid, fence, candidate, create, now)
   if not m then return {} end
   local list = prefix .. 'm:' .. cid
@@ -275,6 +302,7 @@ end
 local function release(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid, replica = tonumber(args[1]), args[2], args[3]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = load_meta(prefix .. 'h:' .. cid)
   if not m then return 0 end
   local n = (m.routes[replica] or 0) - 1
@@ -291,6 +319,7 @@ end
 local function touch_mailbox(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid = tonumber(args[1]), args[3]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = open_mailbox(prefix, cid, args[2], args[4], args[5] == '1', now)
   if not m then return 0 end
   touch(prefix, cid, m, now)
@@ -304,6 +333,9 @@ end
 local function confirm(keys, args)
   local prefix = prefix_of(keys[1])
   local moved = 0
+  local touched = {}
+  for i = 1, #args - 2, 3 do touched[#touched + 1] = prefix .. 'h:' .. args[i] end
+  if #touched > 0 then require_local(touched) end
   for i = 1, #args - 2, 3 do
     local meta_key = prefix .. 'h:' .. args[i]
     local m = load_meta(meta_key)
@@ -324,6 +356,7 @@ end
 local function describe(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid = tonumber(args[1]), args[3]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = open_mailbox(prefix, cid, args[2], args[4], false, now)
   if not m then return {} end
   local counts = new_counts()
@@ -344,6 +377,7 @@ end
 local function control(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid, cause, retry_ms, self = tonumber(args[1]), args[2], args[3], args[4], args[5]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = load_meta(prefix .. 'h:' .. cid)
   if not m then return -1 end
   local live = live_routes(m, prefix .. 'alive', now)
@@ -373,6 +407,7 @@ end
 local function delete(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid, self = tonumber(args[1]), args[2], args[3]
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   local m = load_meta(prefix .. 'h:' .. cid)
   if not m then return {} end
   local live = live_routes(m, prefix .. 'alive', now)
@@ -391,6 +426,7 @@ local function topic(keys, args)
   local prefix = prefix_of(keys[1])
   local now, cid, op, name = tonumber(args[1]), args[3], args[6], args[7]
   local set = prefix .. 't:' .. cid
+  require_local(mailbox_keys(partition_keys(prefix), prefix, cid))
   if op == 'remove' then return redis.call('SREM', set, name) end
   local m = open_mailbox(prefix, cid, args[2], args[4], args[5] == '1', now)
   if not m then return -1 end
@@ -410,6 +446,9 @@ local function sweep(keys, args)
   local now, ttl, limit = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
   local out = {}
   local idle = redis.call('ZRANGEBYSCORE', keys[1], '-inf', now - ttl, 'LIMIT', 0, limit)
+  local touched = partition_keys(prefix)
+  for _, cid in ipairs(idle) do mailbox_keys(touched, prefix, cid) end
+  require_local(touched)
   for _, cid in ipairs(idle) do
     local m = load_meta(prefix .. 'h:' .. cid)
     if not m then
@@ -434,6 +473,7 @@ end
 local function lease(keys, args)
   local alive = prefix_of(keys[1]) .. 'alive'
   local now = tonumber(args[1])
+  require_local({keys[1], alive})
   redis.call('HSET', alive, args[2], args[3])
   local fields = redis.call('HGETALL', alive)
   for i = 1, #fields, 2 do

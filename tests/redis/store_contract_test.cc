@@ -1,5 +1,6 @@
 // The store contract: the same cases, through the broker core, against the
-// memory store and the Redis store (a real redis-server). Ids, the replay
+// memory store and the Redis store (a real redis-server, and a real
+// 3-master Redis Cluster). Ids, the replay
 // rule's four resets, trims by count, bytes and age, idempotency, topics,
 // broadcast, presence, delete, and live delivery to a registered stream.
 #include <memory>
@@ -13,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "redis/redis_mailbox_store.h"
+#include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/status_matchers.h"
 
@@ -20,6 +22,7 @@ namespace pushbroker {
 namespace {
 
 using ::pushbroker::testing::IsOk;
+using ::pushbroker::testing::RedisCluster;
 using ::pushbroker::testing::RedisServer;
 using ::pushbroker::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -94,21 +97,26 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     retention_.max_messages = 5;
     retention_.max_bytes = 5 * 1024;
     limits_.max_topics_per_client = 2;
-    if (redis()) {
+    if (GetParam() == "redis") {
       absl::StatusOr<RedisServer> server = RedisServer::Start();
       ASSERT_THAT(server, IsOk());
       server_ = std::make_unique<RedisServer>(*std::move(server));
     }
+    if (GetParam() == "cluster") {
+      absl::StatusOr<std::unique_ptr<RedisCluster>> cluster = RedisCluster::Start();
+      ASSERT_THAT(cluster, IsOk());
+      cluster_ = *std::move(cluster);
+    }
     a_ = NewReplica("a");
   }
 
-  bool redis() const { return GetParam() == "redis"; }
+  bool redis() const { return GetParam() != "memory"; }
 
   Replica NewReplica(const std::string& name) {
     Replica replica;
     if (redis()) {
       redis::RedisStoreOptions options;
-      options.address = server_->address();
+      options.address = cluster_ != nullptr ? cluster_->seeds() : server_->address();
       options.replica_id = name;
       options.clock = &clock_;
       auto store = redis::RedisMailboxStore::Start(options, retention_, limits_);
@@ -145,6 +153,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
   StoreLimits limits_;
   ManualClock clock_{absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()))};  // whole ms
   std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<RedisCluster> cluster_;
   Replica a_;
 };
 
@@ -330,7 +339,7 @@ TEST_P(StoreContractTest, ReplicasShareMailboxesDeliveryKeysAndControl) {
   EXPECT_EQ(cause, CloseCause::kDisconnected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("memory", "redis"),
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("memory", "redis", "cluster"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

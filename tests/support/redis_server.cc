@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <utility>
@@ -31,6 +32,18 @@ int FreePort() {
   }
   ::close(fd);
   return ntohs(address.sin_port);
+}
+
+// Whether `port` can be bound on 127.0.0.1 now.
+bool Bindable(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return ok;
 }
 
 // Whether a server on `port` answers PING: +PONG, or -NOAUTH when it
@@ -63,7 +76,17 @@ absl::StatusOr<RedisServer> RedisServer::Start(std::vector<std::string> extra_ar
   char dir[] = "/tmp/pb-redis-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp failed");
   server.dir_ = dir;
-  server.port_ = FreePort();
+  // A cluster node also listens on its bus port, port + 10000.
+  const bool cluster = std::find(server.extra_args_.begin(), server.extra_args_.end(),
+                                 "--cluster-enabled") != server.extra_args_.end();
+  for (int tries = 0; tries < 100; ++tries) {
+    server.port_ = FreePort();
+    if (!cluster || (server.port_ > 0 && server.port_ + 10000 <= 65535 &&
+                     Bindable(server.port_ + 10000))) {
+      break;
+    }
+    server.port_ = 0;
+  }
   if (server.port_ == 0 || server.port_ == 6379) return absl::InternalError("no free port");
   if (absl::Status spawned = server.Spawn(); !spawned.ok()) return spawned;
   return server;
