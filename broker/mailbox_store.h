@@ -176,15 +176,16 @@ class MailboxStore {
 
   virtual absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) = 0;
 
-  // Every client holding a mailbox (for broadcast).
-  virtual std::vector<std::string> ListClients() = 0;
+  // Every client holding a mailbox (for broadcast). UNAVAILABLE when some
+  // could not be listed: a broadcast reaches every mailbox or says it did not.
+  virtual absl::StatusOr<std::vector<std::string>> ListClients() = 0;
 
   // Topic membership. Subscribe creates the client's mailbox if missing;
   // RESOURCE_EXHAUSTED past the topics-per-client or mailbox limit.
   virtual absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
                                   absl::Time now) = 0;
   virtual absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) = 0;
-  virtual std::vector<std::string> TopicMembers(const std::string& topic) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> TopicMembers(const std::string& topic) = 0;
 
   // Drops the mailbox and its topic memberships, and closes its streams on
   // other processes. NOT_FOUND when missing.

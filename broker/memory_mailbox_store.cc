@@ -243,7 +243,7 @@ absl::StatusOr<MailboxInfo> MemoryMailboxStore::Describe(const std::string& clie
   return info;
 }
 
-std::vector<std::string> MemoryMailboxStore::ListClients() {
+absl::StatusOr<std::vector<std::string>> MemoryMailboxStore::ListClients() {
   std::vector<std::string> clients;
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
@@ -292,10 +292,11 @@ absl::Status MemoryMailboxStore::RemoveFromTopic(const std::string& client_id,
   return absl::OkStatus();
 }
 
-std::vector<std::string> MemoryMailboxStore::TopicMembers(const std::string& topic) {
+absl::StatusOr<std::vector<std::string>> MemoryMailboxStore::TopicMembers(
+    const std::string& topic) {
   absl::MutexLock lock(&topics_mu_);
   auto members = topic_members_.find(topic);
-  if (members == topic_members_.end()) return {};
+  if (members == topic_members_.end()) return std::vector<std::string>();
   return std::vector<std::string>(members->second.begin(), members->second.end());
 }
 

@@ -21,7 +21,10 @@
 -- fence is the run_id of the Redis process that last wrote the meta: under
 -- another process (a failover or a restart may have lost acknowledged
 -- writes) the mailbox takes a new epoch, so a reader holding an id of the
--- old one gets a reset instead of a silent gap.
+-- old one gets a reset instead of a silent gap. The fence argument of a
+-- call is "<run_id of this node>|<run_ids of the masters serving now>": a
+-- meta last written by a master that still serves (the source of a slot
+-- migration, which copies every key whole) is taken as it is.
 
 local ACTIVITY_STEP = 60000  -- ms: how stale the registry's activity score may be
 
@@ -148,7 +151,8 @@ end
 
 -- The mailbox as the caller may use it: created when missing (and `create`),
 -- re-epoched when written under another Redis process. nil: missing.
-local function open_mailbox(prefix, cid, fence, candidate, create, now)
+local function open_mailbox(prefix, cid, fence_arg, candidate, create, now)
+  local fence, trusted = string.match(fence_arg, '^([^|]*)|?(.*)$')
   local m = load_meta(prefix .. 'h:' .. cid)
   if not m then
     if not create then return nil end
@@ -158,12 +162,18 @@ local function open_mailbox(prefix, cid, fence, candidate, create, now)
             delivered = 0, activity = now, seen = 0, routes = {}}, true
   end
   if fence ~= '' and m.fence ~= fence then
-    -- Entries retained keep their offsets under the new epoch, so this
-    -- incarnation starts at `first`. Routes were of streams reading the old one.
-    m.epoch = candidate
+    local still_serving = false
+    for run_id in string.gmatch(trusted, '[^,]+') do
+      if run_id == m.fence then still_serving = true end
+    end
+    if not still_serving then
+      -- Entries retained keep their offsets under the new epoch, so this
+      -- incarnation starts at `first`. Routes were of streams reading the old one.
+      m.epoch = candidate
+      m.delivered = m.first - 1
+      redis.call('HINCRBY', prefix .. 'stats', 'fenced', 1)
+    end
     m.fence = fence
-    m.delivered = m.first - 1
-    redis.call('HINCRBY', prefix .. 'stats', 'fenced', 1)
   end
   return m, false
 end

@@ -492,14 +492,19 @@ absl::StatusOr<MailboxInfo> RedisMailboxStore::Describe(const std::string& clien
   return info;
 }
 
-std::vector<std::string> RedisMailboxStore::ListClients() {
+absl::StatusOr<std::vector<std::string>> RedisMailboxStore::ListClients() {
   std::vector<SlotCommand> calls;
   for (int partition = 0; partition < kPartitions; ++partition) {
     calls.push_back(PartitionCommand(partition, {"ZRANGE", RegistryKey(partition), "0", "-1"}));
   }
   std::vector<std::string> clients;
   for (const absl::StatusOr<RespValue>& reply : router_->CallAll(std::move(calls))) {
-    if (!StatusOfReply(reply).ok()) continue;  // a broadcast reaches what it can list
+    // A broadcast reaches every mailbox, or fails saying it did not: a
+    // retry with its idempotency key completes it exactly once.
+    if (absl::Status status = StatusOfReply(reply); !status.ok()) {
+      return absl::Status(
+          status.code(), absl::StrCat("listing the mailboxes for a broadcast: ", status.message()));
+    }
     for (const RespValue& member : reply->elements) clients.push_back(member.text);
   }
   return clients;
@@ -536,11 +541,11 @@ absl::Status RedisMailboxStore::RemoveFromTopic(const std::string& client_id,
   return absl::OkStatus();
 }
 
-std::vector<std::string> RedisMailboxStore::TopicMembers(const std::string& topic) {
+absl::StatusOr<std::vector<std::string>> RedisMailboxStore::TopicMembers(const std::string& topic) {
   absl::StatusOr<RespValue> reply =
       router_->Call(TopicCommand(topic, {"SMEMBERS", TopicKey(topic)}));
+  RETURN_IF_ERROR(StatusOfReply(reply));
   std::vector<std::string> members;
-  if (!StatusOfReply(reply).ok()) return members;
   for (const RespValue& member : reply->elements) members.push_back(member.text);
   std::sort(members.begin(), members.end());
   return members;

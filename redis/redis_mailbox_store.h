@@ -99,11 +99,11 @@ class RedisMailboxStore final : public MailboxStore {
                                             uint32_t retry_ms) override;
   absl::Status Touch(const std::string& client_id, absl::Time now, bool create) override;
   absl::StatusOr<MailboxInfo> Describe(const std::string& client_id, absl::Time now) override;
-  std::vector<std::string> ListClients() override;
+  absl::StatusOr<std::vector<std::string>> ListClients() override;
   absl::Status AddToTopic(const std::string& client_id, const std::string& topic,
                           absl::Time now) override;
   absl::Status RemoveFromTopic(const std::string& client_id, const std::string& topic) override;
-  std::vector<std::string> TopicMembers(const std::string& topic) override;
+  absl::StatusOr<std::vector<std::string>> TopicMembers(const std::string& topic) override;
   absl::Status Delete(const std::string& client_id) override;
   std::vector<std::string> ExpireIdle(
       absl::Time now, const std::function<bool(const std::string&)>& is_online) override;

@@ -142,8 +142,27 @@ std::string RedisRouter::MasterOf(int slot, absl::Time deadline) {
   return map_.has_value() ? map_->MasterOf(slot) : "";
 }
 
+std::string RedisRouter::ServingRunIds() {
+  std::vector<std::shared_ptr<RedisClient>> clients;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!map_.has_value()) return "";
+    for (const std::string& master : map_->masters) {
+      auto found = masters_.find(master);
+      if (found != masters_.end()) clients.push_back(found->second);
+    }
+  }
+  std::vector<std::string> run_ids;
+  for (const auto& client : clients) {
+    if (std::string run_id = client->run_id(); !run_id.empty()) run_ids.push_back(run_id);
+  }
+  return absl::StrJoin(run_ids, ",");
+}
+
 void RedisRouter::SendRound(std::vector<Attempt*>& round, absl::Time deadline) {
   std::map<std::string, std::vector<Attempt*>> by_node;
+  std::string serving;  // computed once per round, when a fenced command needs it
+  bool serving_known = false;
   for (Attempt* attempt : round) {
     std::string address =
         attempt->target.empty() ? MasterOf(attempt->command.slot, deadline) : attempt->target;
@@ -182,7 +201,13 @@ void RedisRouter::SendRound(std::vector<Attempt*>& round, absl::Time deadline) {
         continue;
       }
       std::vector<std::string> args = attempt->command.args;
-      if (needs_run_id) args[attempt->command.fence_at] = options_.fence ? run_id : "";
+      if (needs_run_id) {
+        if (options_.fence && !serving_known) {
+          serving = ServingRunIds();
+          serving_known = true;
+        }
+        args[attempt->command.fence_at] = options_.fence ? absl::StrCat(run_id, "|", serving) : "";
+      }
       {
         absl::MutexLock lock(&done_mu);
         ++left;
@@ -315,7 +340,8 @@ void RedisRouter::Submit(SlotCommand command, RedisClient::Callback done) {
   std::string run_id;
   if (command.fence_at >= 0) {
     run_id = client->run_id();
-    command.args[command.fence_at] = options_.fence ? run_id : "";
+    command.args[command.fence_at] =
+        options_.fence ? absl::StrCat(run_id, "|", ServingRunIds()) : "";
   }
   client->Submit(
       std::move(command.args),

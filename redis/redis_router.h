@@ -32,8 +32,9 @@ namespace pushbroker::redis {
 struct SlotCommand {
   int slot = 0;
   std::vector<std::string> args;
-  // The index in `args` of the incarnation fence, filled when sent with the
-  // run_id of the process it goes to ("" when fencing is off); -1: none.
+  // The index in `args` of the incarnation fence, filled when sent with
+  // "<run_id of the process it goes to>|<run_ids of every master serving>"
+  // ("" when fencing is off); -1: none.
   int fence_at = -1;
 };
 
@@ -102,6 +103,9 @@ class RedisRouter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The master of `slot`, waiting for a map until `deadline`; "" if none.
   std::string MasterOf(int slot, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  // The run_ids of the masters serving now, comma-separated: the fence
+  // argument's second part (functions.lua).
+  std::string ServingRunIds() ABSL_LOCKS_EXCLUDED(mu_);
   // Sends one round of attempts and waits for their replies.
   void SendRound(std::vector<Attempt*>& round, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // Whether `attempt`'s outcome should be retried, readying it if so.

@@ -149,12 +149,12 @@ TEST_F(MemoryMailboxStoreTest, RecreatedMailboxHasANewEpoch) {
 TEST_F(MemoryMailboxStoreTest, TopicsTrackMembersBothWays) {
   ASSERT_TRUE(store_.AddToTopic("alice", "room", kStart).ok());
   ASSERT_TRUE(store_.AddToTopic("bob", "room", kStart).ok());
-  EXPECT_EQ(store_.TopicMembers("room"), (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(*store_.TopicMembers("room"), (std::vector<std::string>{"alice", "bob"}));
   EXPECT_EQ(store_.Describe("alice", kStart)->topics, (std::vector<std::string>{"room"}));
   ASSERT_TRUE(store_.RemoveFromTopic("alice", "room").ok());
   EXPECT_THAT(store_.RemoveFromTopic("alice", "room"), StatusIs(absl::StatusCode::kNotFound));
   ASSERT_TRUE(store_.Delete("bob").ok());
-  EXPECT_TRUE(store_.TopicMembers("room").empty());
+  EXPECT_TRUE(store_.TopicMembers("room")->empty());
 }
 
 TEST_F(MemoryMailboxStoreTest, MissingMailboxIsNotFoundUnlessCreated) {

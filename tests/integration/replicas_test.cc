@@ -18,6 +18,7 @@
 #include "httplib.h"
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tests/support/broker_fixture.h"
+#include "tests/support/broker_replicas.h"
 #include "tests/support/child_process.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/sse_client.h"
@@ -25,36 +26,6 @@
 
 namespace pushbroker::testing {
 namespace {
-
-// One broker process's worth: the app and a gRPC stub to it.
-struct Replica {
-  std::unique_ptr<BrokerApp> app;
-  std::unique_ptr<v1::Broker::Stub> stub;
-};
-
-// What a browser holds across reconnects: the last id, and every event's
-// data in arrival order; checks the stream's invariant as events arrive.
-struct Browser {
-  std::string last_event_id;
-  std::vector<std::string> data;
-  int resets = 0;
-  std::string failure;  // the first broken invariant
-
-  void Take(const SseEvent& event) {
-    if (event.type == "reset") {
-      ++resets;
-      return;
-    }
-    const std::optional<MessageId> id = MessageId::Parse(event.last_event_id);
-    const std::optional<MessageId> last = MessageId::Parse(last_event_id);
-    if (failure.empty() && id.has_value() && last.has_value() && last->offset > 0 &&
-        (id->epoch != last->epoch || id->offset != last->offset + 1)) {
-      failure = absl::StrCat(event.last_event_id, " follows ", last_event_id);
-    }
-    last_event_id = event.last_event_id;
-    data.push_back(event.data);
-  }
-};
 
 class ReplicasTest : public ::testing::Test {
  protected:
@@ -71,38 +42,17 @@ class ReplicasTest : public ::testing::Test {
   }
 
   Replica StartReplica(const std::string& name, absl::Duration io_timeout = absl::Seconds(3)) {
-    AppOptions options = TestAppOptions();
-    options.store = "redis";
-    options.redis.address = redis_->address();
-    options.redis.replica_id = name;
-    options.redis.io_timeout = io_timeout;
-    Replica replica;
-    absl::StatusOr<std::unique_ptr<BrokerApp>> app = BrokerApp::Start(options);
-    EXPECT_THAT(app, IsOk());
-    if (!app.ok()) return replica;
-    replica.app = *std::move(app);
-    replica.stub = v1::Broker::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", replica.app->grpc_port()), grpc::InsecureChannelCredentials()));
-    return replica;
+    return testing::StartReplica(redis_->address(), name, io_timeout);
   }
 
   static grpc::Status Publish(Replica& via, const std::string& client, const std::string& data,
                               v1::PublishResponse* response, const std::string& key = "") {
-    v1::PublishRequest request;
-    request.set_client_id(client);
-    request.set_data(data);
-    request.set_idempotency_key(key);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return via.stub->Publish(&context, request, response);
+    return PublishVia(via, client, data, response, key);
   }
 
   static std::unique_ptr<SseClient> Stream(Replica& at, const std::string& client,
                                            const std::string& last_event_id) {
-    SseClient::Headers headers;
-    if (!last_event_id.empty()) headers.push_back({"Last-Event-ID", last_event_id});
-    return SseClient::Open(at.app->http_port(), absl::StrCat("/v1/events?client_id=", client),
-                           headers);
+    return StreamAt(at, client, last_event_id);
   }
 
   std::unique_ptr<RedisServer> redis_;

@@ -35,9 +35,8 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start() {
   for (int i = 0; i < kNodes; ++i) {
     absl::StatusOr<RedisServer> node =
         RedisServer::Start({"--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
-                            "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0",
-                            "--client-output-buffer-limit",
-                            "pubsub 256mb 64mb 60"});
+                            "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay",
+                            "0", "--client-output-buffer-limit", "pubsub 256mb 64mb 60"});
     if (!node.ok()) return node.status();
     addresses.push_back(node->address());
     cluster->nodes_.push_back(std::make_unique<RedisServer>(*std::move(node)));

@@ -81,8 +81,8 @@ absl::StatusOr<RedisServer> RedisServer::Start(std::vector<std::string> extra_ar
                                  "--cluster-enabled") != server.extra_args_.end();
   for (int tries = 0; tries < 100; ++tries) {
     server.port_ = FreePort();
-    if (!cluster || (server.port_ > 0 && server.port_ + 10000 <= 65535 &&
-                     Bindable(server.port_ + 10000))) {
+    if (!cluster ||
+        (server.port_ > 0 && server.port_ + 10000 <= 65535 && Bindable(server.port_ + 10000))) {
       break;
     }
     server.port_ = 0;
