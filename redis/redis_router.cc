@@ -80,6 +80,8 @@ std::shared_ptr<RedisClient> RedisRouter::ClientOfLocked(const std::string& addr
       KeptConnection(address, options_.password, options_.io_timeout, options_.client_name);
   options.handshake_commands = options_.handshake_commands;
   options.on_lost = [this](absl::string_view) { RefreshSoon(); };
+  if (options_.connect)
+    options.connect = [connect = options_.connect, address] { return connect(address); };
   absl::StatusOr<std::unique_ptr<RedisClient>> client = RedisClient::Start(std::move(options));
   if (!client.ok()) {
     last_error_ = std::string(client.status().message());
@@ -431,6 +433,10 @@ void RedisRouter::Refresh() {
     options.password = options_.password;
     options.io_timeout = std::min(options_.io_timeout, absl::Seconds(1));
     options.client_name = options_.client_name;
+    if (options_.connect)
+      options.connect = [connect = options_.connect, address = addresses[i]] {
+        return connect(address);
+      };
     absl::StatusOr<std::unique_ptr<RedisClient>> client = RedisClient::Start(std::move(options));
     if (!client.ok()) {
       error = std::string(client.status().message());

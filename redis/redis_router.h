@@ -48,6 +48,9 @@ struct RedisRouterOptions {
   // and again on a master whose reply says the library is gone.
   std::vector<std::vector<std::string>> handshake_commands;
   absl::Duration refresh_every = absl::Seconds(30);
+  // A seam for tests: makes a socket connected to the node at `address`
+  // (RedisClientOptions::connect). Null: TCP.
+  std::function<int(const std::string& address)> connect;
   // After the map changed (the first included), with it; on the router's
   // thread, which it may block briefly (starting or stopping feeds).
   std::function<void(const SlotMap&)> on_map;

@@ -86,7 +86,7 @@ TEST(BinaryTest, BadStoreFlagsAreNamedAndExitNonZero) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--store=disk"}, "--store='disk': must be memory or redis"},
       {{"--store=redis"}, "--store=redis needs --redis_addrs"},
-      {{"--store=redis", "--redis_addrs=127.0.0.1:7000,127.0.0.1:7001"}, "Redis Cluster"},
+      {{"--store=redis", "--redis_addrs=127.0.0.1:7000,nocolon"}, "'nocolon' is not host:port"},
       {{"--store=redis", "--redis_addrs=127.0.0.1:1", "--replica_id=a b"},
        "--replica_id 'a b' must be"},
       {{"--store=redis", "--redis_addrs=127.0.0.1:1", "--redis_password_file=/nonexistent"},
