@@ -10,7 +10,8 @@ ulimit -n "$(ulimit -Hn)"
 soak="${PUSH_BROKER_SOAK:-10m}"
 http_port=18080; grpc_port=15051; admin_port=19090
 results=$(mktemp)
-trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; true' EXIT
+label=  # prefixed to the scenario names of what follows (the cluster's runs)
+trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; [ ${#cluster_pids[@]} -gt 0 ] && kill "${cluster_pids[@]}" 2>/dev/null; true' EXIT
 
 start_broker() {
   build/push-broker --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
@@ -32,7 +33,8 @@ bench() {  # bench PB-BENCH-ARGS... [-- BROKER-FLAGS...]: one scenario against a
   [ $# -gt 0 ] && shift
   start_broker "$@"
   build/bench/pb-bench --http_port=$http_port --grpc_target=127.0.0.1:$grpc_port \
-    --admin_port=$admin_port --broker_pid="$broker" "${args[@]}" | tee -a "$results" | grep -v '^RESULT' || true
+    --admin_port=$admin_port --broker_pid="$broker" "${args[@]}" |
+    sed "s/^RESULT scenario=/RESULT scenario=$label/" | tee -a "$results" | grep -v '^RESULT' || true
   stop_broker
 }
 
@@ -80,14 +82,57 @@ redis_replay() {
   start_broker "${on_redis[@]}" --replica_id=bench-b
   build/bench/pb-bench --http_port=$http_port --grpc_target=127.0.0.1:$((grpc_port + 1)) \
     --admin_port=$admin_port --broker_pid="$broker" --scenario=replay --missed=1000 |
-    sed 's/scenario=replay/scenario=redis_replay_via_other_replica/' | tee -a "$results" | grep -v '^RESULT' || true
+    sed "s/scenario=replay/scenario=${label}redis_replay_via_other_replica/" | tee -a "$results" | grep -v '^RESULT' || true
   stop_broker
   kill "$replica_a"; wait "$replica_a" 2>/dev/null || true
 }
 
+# A 3-master Redis Cluster with a replica each (ports 16391-16396), as
+# docs/operations.md asks, ready once every replica has synced.
+cluster_ports=(16391 16392 16393 16394 16395 16396)
+cluster_pids=()
+start_cluster() {
+  cluster_dir=$(mktemp -d)
+  for port in "${cluster_ports[@]}"; do
+    mkdir -p "$cluster_dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$cluster_dir/$port" --save '' \
+      --appendonly no --cluster-enabled yes --cluster-node-timeout 5000 \
+      --cluster-require-full-coverage no --repl-diskless-sync-delay 0 \
+      --maxmemory-policy noeviction --client-output-buffer-limit pubsub 256mb 64mb 60 \
+      > "$cluster_dir/$port/log" 2>&1 &
+    cluster_pids+=($!)
+  done
+  for port in "${cluster_ports[@]}"; do
+    for _ in $(seq 50); do redis-cli -p "$port" ping > /dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") \
+    --cluster-replicas 1 --cluster-yes > "$cluster_dir/create.log" 2>&1
+  for _ in $(seq 300); do
+    local ready=1
+    for port in "${cluster_ports[@]}"; do
+      redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok' || ready=0
+      redis-cli -p "$port" info replication | grep -q 'master_sync_in_progress:1' && ready=0
+      redis-cli -p "$port" info replication | grep -q 'master_link_status:down' && ready=0
+    done
+    [ $ready = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "the cluster did not become healthy; see $cluster_dir" >&2
+  exit 1
+}
+stop_cluster() {
+  kill "${cluster_pids[@]}" 2>/dev/null || true
+  wait "${cluster_pids[@]}" 2>/dev/null || true
+  rm -rf "$cluster_dir"
+  cluster_pids=()
+}
+flush_cluster() {
+  for port in "${cluster_ports[@]:0:3}"; do redis-cli -p "$port" flushall > /dev/null; done
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak evict history memory redis; do
+for scenario in hold fanout unicast publish replay storm soak evict history memory redis redis-cluster; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -128,6 +173,23 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
       redis_replay
       redis_memory
       stop_redis ;;
+    # The same on the 3-master cluster (one node's slots per master); only by name.
+    redis-cluster)
+      [ ${#selected[@]} -gt 0 ] || continue
+      start_cluster
+      saved_on_redis=("${on_redis[@]}")
+      on_redis=(--store=redis "--redis_addrs=127.0.0.1:${cluster_ports[0]},127.0.0.1:${cluster_ports[1]}")
+      label=cluster_
+      bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
+      flush_cluster
+      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
+      flush_cluster
+      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
+      flush_cluster
+      redis_replay
+      label=
+      on_redis=("${saved_on_redis[@]}")
+      stop_cluster ;;
     soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s \
             --churn_per_s=50 -- --mailbox_max_messages=100 ;;
   esac

@@ -140,7 +140,7 @@ std::string RedisRouter::MasterOf(int slot, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   auto known = [this]()
                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return map_.has_value() || stopping_; };
-  mu_.AwaitWithDeadline(absl::Condition(&known), deadline);
+  mu_.AwaitWithTimeout(absl::Condition(&known), deadline - absl::Now());
   return map_.has_value() ? map_->MasterOf(slot) : "";
 }
 
