@@ -57,6 +57,12 @@ std::string RunIdOf(absl::string_view info) {
 
 }  // namespace
 
+RedisClientOptions ConnectionTo(std::string address) {
+  RedisClientOptions options;
+  options.address = std::move(address);
+  return options;
+}
+
 RedisClientOptions KeptConnection(std::string address, std::string password,
                                   absl::Duration io_timeout, std::string name) {
   RedisClientOptions options;

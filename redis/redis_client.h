@@ -69,6 +69,9 @@ struct RedisClientOptions {
   std::function<void(absl::string_view)> on_lost;
 };
 
+// Options for a plain connection to `address`, all else default.
+RedisClientOptions ConnectionTo(std::string address);
+
 // Options for a connection the broker keeps up (it reconnects even with
 // nothing to send), named `name` on the server.
 RedisClientOptions KeptConnection(std::string address, std::string password,

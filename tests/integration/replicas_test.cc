@@ -262,7 +262,7 @@ TEST_F(ReplicasTest, WritesLostByRedisBecomeAResetNeverASilentGap) {
     ids.push_back(response.id());
     if (m == 2) {
       absl::StatusOr<std::unique_ptr<redis::RedisClient>> cli =
-          redis::RedisClient::Start(redis::RedisClientOptions{redis_->address()});
+          redis::RedisClient::Start(redis::ConnectionTo(redis_->address()));
       ASSERT_THAT(cli, IsOk());
       ASSERT_THAT((*cli)->Call({"SAVE"}), IsOk());  // the snapshot holds messages 0-2
     }

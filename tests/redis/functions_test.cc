@@ -54,7 +54,7 @@ class FunctionsTest : public ::testing::Test {
     ASSERT_THAT(server, IsOk());
     server_ = std::make_unique<RedisServer>(*std::move(server));
     absl::StatusOr<std::unique_ptr<RedisClient>> client =
-        RedisClient::Start(RedisClientOptions{server_->address()});
+        RedisClient::Start(ConnectionTo(server_->address()));
     ASSERT_THAT(client, IsOk());
     client_ = *std::move(client);
     ASSERT_THAT(LoadFunctions(*client_), IsOk());

@@ -85,7 +85,7 @@ class LiveFeedTest : public ::testing::Test {
     ASSERT_THAT(server, IsOk());
     server_ = std::make_unique<RedisServer>(*std::move(server));
     absl::StatusOr<std::unique_ptr<RedisClient>> client =
-        RedisClient::Start(RedisClientOptions{server_->address()});
+        RedisClient::Start(ConnectionTo(server_->address()));
     ASSERT_THAT(client, IsOk());
     client_ = *std::move(client);
     LiveFeedOptions options;
@@ -197,7 +197,7 @@ TEST_F(LiveFeedTest, ASilentFeedProbesItselfAndReconnectsWhenDeaf) {
   absl::StatusOr<RedisServer> elsewhere = RedisServer::Start();
   ASSERT_THAT(elsewhere, IsOk());
   absl::StatusOr<std::unique_ptr<RedisClient>> other =
-      RedisClient::Start(RedisClientOptions{elsewhere->address()});
+      RedisClient::Start(ConnectionTo(elsewhere->address()));
   ASSERT_THAT(other, IsOk());
   for (int i = 0; i < 30 && feed_->counters().probes_lost.load() == 0; ++i) {
     feed_->CheckLiveness(**other, absl::Now());

@@ -36,7 +36,7 @@ std::unique_ptr<RedisClient> StartClient(RedisClientOptions options) {
 TEST(RedisClientTest, TalksToARealServerAndKnowsItsRunId) {
   absl::StatusOr<RedisServer> server = RedisServer::Start();
   ASSERT_THAT(server, IsOk());
-  auto client = StartClient(RedisClientOptions{server->address()});
+  auto client = StartClient(ConnectionTo(server->address()));
   absl::StatusOr<RespValue> set = client->Call({"SET", "greeting", std::string("hi\0there", 8)});
   ASSERT_THAT(set, IsOk());
   EXPECT_EQ(set->text, "OK");
@@ -57,7 +57,7 @@ TEST(RedisClientTest, TalksToARealServerAndKnowsItsRunId) {
 TEST(RedisClientTest, PipelinedCommandsAreAnsweredInOrder) {
   absl::StatusOr<RedisServer> server = RedisServer::Start();
   ASSERT_THAT(server, IsOk());
-  auto client = StartClient(RedisClientOptions{server->address()});
+  auto client = StartClient(ConnectionTo(server->address()));
   constexpr int kCommands = 20000;
   absl::Mutex mu;
   std::vector<int64_t> seen;
@@ -77,7 +77,7 @@ TEST(RedisClientTest, PipelinedCommandsAreAnsweredInOrder) {
 TEST(RedisClientTest, APasswordIsSentFirstAndAWrongOneIsNamed) {
   absl::StatusOr<RedisServer> server = RedisServer::Start({"--requirepass", "s3cret"});
   ASSERT_THAT(server, IsOk());
-  RedisClientOptions options{server->address()};
+  RedisClientOptions options = ConnectionTo(server->address());
   options.password = "s3cret";
   auto client = StartClient(options);
   EXPECT_THAT(client->Call({"PING"}), IsOk());
@@ -92,7 +92,7 @@ TEST(RedisClientTest, APasswordIsSentFirstAndAWrongOneIsNamed) {
 TEST(RedisClientTest, ACrashedServerIsNamedAndARestartedOneIsUsedAgain) {
   absl::StatusOr<RedisServer> server = RedisServer::Start();
   ASSERT_THAT(server, IsOk());
-  RedisClientOptions options{server->address()};
+  RedisClientOptions options = ConnectionTo(server->address());
   options.io_timeout = absl::Milliseconds(500);
   options.max_backoff = absl::Milliseconds(200);
   auto client = StartClient(options);
@@ -114,7 +114,7 @@ TEST(RedisClientTest, ACrashedServerIsNamedAndARestartedOneIsUsedAgain) {
 TEST(RedisClientTest, AServerThatStopsAnsweringGivesOutcomeUnknown) {
   absl::StatusOr<RedisServer> server = RedisServer::Start();
   ASSERT_THAT(server, IsOk());
-  RedisClientOptions options{server->address()};
+  RedisClientOptions options = ConnectionTo(server->address());
   options.io_timeout = absl::Milliseconds(300);
   auto client = StartClient(options);
   ASSERT_THAT(client->Call({"PING"}), IsOk());
