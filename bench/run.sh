@@ -11,7 +11,7 @@ soak="${PUSH_BROKER_SOAK:-10m}"
 http_port=18080; grpc_port=15051; admin_port=19090
 results=$(mktemp)
 label=  # prefixed to the scenario names of what follows (the cluster's runs)
-trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; [ ${#cluster_pids[@]} -gt 0 ] && kill "${cluster_pids[@]}" 2>/dev/null; true' EXIT
+trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; [ ${#cluster_pids[@]} -gt 0 ] && kill "${cluster_pids[@]}" 2>/dev/null; for p in "${replica_pids[@]}"; do [ "$p" != 0 ] && kill "$p" 2>/dev/null; done; true' EXIT
 
 start_broker() {
   build/push-broker --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
@@ -130,9 +130,37 @@ flush_cluster() {
   for port in "${cluster_ports[@]:0:3}"; do redis-cli -p "$port" flushall > /dev/null; done
 }
 
+# Three replicas on the local Redis: replica i on HTTP $http_port+i, gRPC
+# $grpc_port+i, admin $admin_port+i.
+replica_pids=(0 0 0)
+start_replica() {  # start_replica I: (re)starts replica I under a new --replica_id
+  local i=$1
+  build/push-broker --bind_address=127.0.0.1 --http_port=$((http_port + i)) \
+    --grpc_port=$((grpc_port + i)) --admin_port=$((admin_port + i)) --log_level=warn \
+    --max_connections=20000 --store=redis --redis_addrs=127.0.0.1:$redis_port \
+    --replica_id="bench-$i-$RANDOM" 2>> "/tmp/push-broker-bench-$i.log" &
+  replica_pids[$i]=$!
+  for _ in $(seq 100); do
+    (exec 3<> "/dev/tcp/127.0.0.1/$((http_port + i))") 2> /dev/null && return 0
+    sleep 0.1
+  done
+  echo "replica $i did not start; see /tmp/push-broker-bench-$i.log" >&2
+  exit 1
+}
+stop_replica() {  # SIGTERM: the drain a rolling update does
+  kill "${replica_pids[$1]}" 2>/dev/null || true
+  wait "${replica_pids[$1]}" 2>/dev/null || true
+  replica_pids[$1]=0
+}
+replica_ports() { echo "$((http_port)),$((http_port + 1)),$((http_port + 2))"; }
+replica_targets() {
+  echo "127.0.0.1:$grpc_port,127.0.0.1:$((grpc_port + 1)),127.0.0.1:$((grpc_port + 2))"
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak evict history memory redis redis-cluster; do
+for scenario in hold fanout unicast publish replay storm soak evict history memory redis redis-cluster \
+  redis-roll redis-reach; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -190,6 +218,46 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
       label=
       on_redis=("${saved_on_redis[@]}")
       stop_cluster ;;
+    # A rolling restart of three replicas (SIGTERM, then a new process under a
+    # new id) while 3,000 streams spread over them and 500 publishes/s go on.
+    redis-roll)
+      [ ${#selected[@]} -gt 0 ] || continue
+      start_redis
+      for i in 0 1 2; do start_replica $i; done
+      build/bench/pb-bench --scenario=roll --streams=3000 --rate=500 --duration=60s \
+        --http_ports="$(replica_ports)" --grpc_targets="$(replica_targets)" |
+        tee -a "$results" | grep -v '^RESULT' &
+      roll_bench=$!
+      sleep 15
+      for i in 0 1 2; do stop_replica $i; start_replica $i; sleep 12; done
+      wait $roll_bench || true
+      for i in 0 1 2; do stop_replica $i; done
+      stop_redis ;;
+    # 45,000 streams over three replicas (15,000 each, a load process each:
+    # 20,000 files a process), then one broadcast that must reach them all.
+    redis-reach)
+      [ ${#selected[@]} -gt 0 ] || continue
+      start_redis
+      for i in 0 1 2; do start_replica $i; done
+      reach_dir=$(mktemp -d)
+      reach_pids=()
+      for i in 0 1 2; do
+        build/bench/pb-bench --scenario=reach --streams=15000 --client_offset=$((i * 15000)) \
+          --http_port=$((http_port + i)) --duration=120s --ready_file="$reach_dir/ready-$i" \
+          > "$reach_dir/out-$i" &
+        reach_pids+=($!)
+      done
+      for _ in $(seq 1800); do
+        [ -e "$reach_dir/ready-0" ] && [ -e "$reach_dir/ready-1" ] && [ -e "$reach_dir/ready-2" ] && break
+        sleep 0.1
+      done
+      build/bench/pb-bench --scenario=broadcast_once --grpc_target=127.0.0.1:$grpc_port |
+        tee -a "$results" | grep -v '^RESULT' || true
+      wait "${reach_pids[@]}" || true
+      cat "$reach_dir"/out-* | tee -a "$results" | grep -v '^RESULT' || true
+      rm -rf "$reach_dir"
+      for i in 0 1 2; do stop_replica $i; done
+      stop_redis ;;
     soak) [ "$soak" = 0 ] || bench --scenario=soak --streams=5000 --duration="$soak" --interval=1s \
             --churn_per_s=50 -- --mailbox_max_messages=100 ;;
   esac

@@ -20,6 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/load/latency.h"
@@ -59,6 +61,16 @@ ABSL_FLAG(uint64_t, budget_bytes, 1073741824, "memory: the broker's --mailbox_me
 ABSL_FLAG(uint64_t, stream_budget_bytes, 268435456,
           "memory: the broker's --stream_queue_budget_bytes (counted when streams stall)");
 ABSL_FLAG(int, history_rate, 90, "history: History(limit=10000) calls per second in the storm");
+ABSL_FLAG(std::string, http_ports, "",
+          "roll/reach: HTTP ports of several replicas, comma-separated; each connect of a stream "
+          "goes to the next (empty: --http_port)");
+ABSL_FLAG(std::string, grpc_targets, "",
+          "roll: gRPC addresses of several replicas; a failed publish is retried on the next "
+          "with its idempotency key (empty: --grpc_target)");
+ABSL_FLAG(int, rate, 500, "roll: unicast publishes per second, spread over the streams' clients");
+ABSL_FLAG(int, client_offset, 0, "reach: the number of the first client (c<offset>...)");
+ABSL_FLAG(std::string, ready_file, "",
+          "reach: written once every stream is open, so a script can broadcast then");
 
 namespace pushbroker::bench {
 namespace {
@@ -68,6 +80,11 @@ std::string ClientId(size_t i) { return absl::StrCat("c", i); }
 FleetOptions Fleet() {
   FleetOptions options;
   options.port = absl::GetFlag(FLAGS_http_port);
+  for (absl::string_view port : absl::StrSplit(absl::GetFlag(FLAGS_http_ports), ',',
+                                               absl::SkipEmpty())) {
+    int number = 0;
+    if (absl::SimpleAtoi(port, &number)) options.ports.push_back(number);
+  }
   return options;
 }
 
@@ -741,6 +758,146 @@ int Memory() {
   return 0;
 }
 
+// Streams spread over several replicas while a script restarts each
+// replica in turn (bench/run.sh redis-roll); unicast publishes at a fixed
+// rate, each retried on the next replica with its idempotency key until
+// acknowledged. Every stream reconnects like EventSource (to the next
+// replica, with Last-Event-ID) and must see each client's messages exactly
+// once, in order, with no reset.
+int Roll() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const int rate = std::max(1, absl::GetFlag(FLAGS_rate));
+  std::vector<std::string> targets =
+      absl::StrSplit(absl::GetFlag(FLAGS_grpc_targets), ',', absl::SkipEmpty());
+  if (targets.empty()) targets.push_back(absl::GetFlag(FLAGS_grpc_target));
+  std::vector<std::unique_ptr<Publisher>> publishers;
+  for (const std::string& target : targets) publishers.push_back(std::make_unique<Publisher>(target));
+  // Per client: the last sequence acknowledged (publisher thread) and seen.
+  std::vector<std::atomic<uint64_t>> acked(n);
+  std::vector<uint64_t> seen(n, 0);
+  uint64_t received = 0, duplicates = 0, gaps = 0, resets = 0;
+  LatencyLog latency;
+  SseFleet fleet(Fleet(), [&](size_t stream, const SseEvent& event, absl::Time at) {
+    if (event.type == "reset") {
+      ++resets;
+      return;
+    }
+    Stamp stamp;
+    if (event.type != "message" || !ParseStamp(event.data, &stamp)) return;
+    latency.Add(stamp.sent_nanos, at);
+    ++received;
+    uint64_t& last = seen[stream];
+    if (stamp.sequence <= last) {
+      ++duplicates;
+      return;
+    }
+    gaps += stamp.sequence - last - 1;
+    last = stamp.sequence;
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(60));
+  std::atomic<bool> sending{true};
+  std::atomic<uint64_t> published{0}, retries{0}, failed{0};
+  std::thread sender([&] {
+    const absl::Time start = absl::Now();
+    const uint64_t total = static_cast<uint64_t>(absl::ToDoubleSeconds(duration) * rate);
+    for (uint64_t i = 0; i < total; ++i) {
+      absl::SleepFor(start + i * absl::Seconds(1) / rate - absl::Now());
+      const size_t client = i % n;
+      const uint64_t sequence = i / n + 1;
+      v1::PublishRequest request;
+      request.set_client_id(ClientId(client));
+      request.set_data(StampedData(sequence));
+      request.set_idempotency_key(absl::StrCat("roll-", client, "-", sequence));
+      const absl::Time give_up = absl::Now() + absl::Seconds(20);
+      bool ok = false;
+      for (size_t attempt = 0; !ok && absl::Now() < give_up; ++attempt) {
+        ok = publishers[(i + attempt) % publishers.size()]->Publish(request).ok();
+        if (!ok) {
+          retries.fetch_add(1);
+          absl::SleepFor(absl::Milliseconds(50));
+        }
+      }
+      if (!ok) {
+        failed.fetch_add(1);
+        continue;
+      }
+      acked[client].store(sequence);
+      published.fetch_add(1);
+    }
+    sending.store(false);
+  });
+  auto all_seen = [&] {
+    if (sending.load()) return false;
+    for (size_t c = 0; c < n; ++c) {
+      if (seen[c] < acked[c].load()) return false;
+    }
+    return true;
+  };
+  fleet.RunUntil(all_seen, absl::Now() + duration + absl::Seconds(60));
+  sender.join();
+  fleet.RunUntil(all_seen, absl::Now() + absl::Seconds(30));
+  uint64_t lost = gaps;
+  for (size_t c = 0; c < n; ++c) {
+    if (acked[c].load() > seen[c]) lost += acked[c].load() - seen[c];
+  }
+  Result("roll", {{"streams", absl::StrCat(n)},
+                  {"replicas", absl::StrCat(std::max(publishers.size(), Fleet().ports.size()))},
+                  {"connect_s", F(connect_s, 2)},
+                  {"published", absl::StrCat(published.load())},
+                  {"publish_retries", absl::StrCat(retries.load())},
+                  {"publish_failed", absl::StrCat(failed.load())},
+                  {"deliveries", absl::StrCat(received)},
+                  {"lost", absl::StrCat(lost)},
+                  {"duplicates", absl::StrCat(duplicates)},
+                  {"resets", absl::StrCat(resets)},
+                  {"reconnects", absl::StrCat(fleet.counters().connects - n)},
+                  {"p50_ms", F(latency.QuantileMs(0.5))},
+                  {"p99_ms", F(latency.QuantileMs(0.99))}});
+  return lost == 0 && duplicates == 0 && resets == 0 && failed.load() == 0 ? 0 : 1;
+}
+
+// One share of many streams held over several replicas (a process may open
+// only 20,000 files, so bench/run.sh runs several): opens its streams,
+// writes --ready_file, and waits for one broadcast (published by the
+// script) to reach every one of them.
+int Reach() {
+  const size_t n = absl::GetFlag(FLAGS_streams);
+  const size_t offset = absl::GetFlag(FLAGS_client_offset);
+  LatencyLog latency;
+  std::vector<bool> reached(n, false);
+  size_t count = 0;
+  SseFleet fleet(Fleet(), [&](size_t stream, const SseEvent& event, absl::Time at) {
+    Stamp stamp;
+    if (event.type != "message" || !ParseStamp(event.data, &stamp) || reached[stream]) return;
+    reached[stream] = true;
+    ++count;
+    latency.Add(stamp.sent_nanos, at);
+  });
+  for (size_t i = 0; i < n; ++i) fleet.Add(ClientId(offset + i));
+  const double connect_s = ConnectAll(fleet, absl::Seconds(120));
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    if (FILE* file = std::fopen(ready.c_str(), "w"); file != nullptr) std::fclose(file);
+  }
+  fleet.RunUntil([&] { return count >= n; }, absl::Now() + absl::GetFlag(FLAGS_duration));
+  Result("reach", {{"streams", absl::StrCat(n)},
+                   {"open", absl::StrCat(fleet.open_streams())},
+                   {"connect_s", F(connect_s, 2)},
+                   {"reached", absl::StrCat(count)},
+                   {"p50_ms", F(latency.QuantileMs(0.5))},
+                   {"max_ms", F(latency.QuantileMs(1.0))}});
+  return count == n ? 0 : 1;
+}
+
+// Publishes one broadcast stamped with the time (for reach).
+int BroadcastOnce() {
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const absl::Status sent = publisher.Broadcast(StampedData(1));
+  Result("broadcast_once", {{"ok", sent.ok() ? "1" : "0"}});
+  return sent.ok() ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace pushbroker::bench
 
@@ -753,7 +910,8 @@ int main(int argc, char** argv) {
       {"hold", Hold},           {"fanout", Fanout}, {"unicast", Unicast},
       {"publish", PublishOnly}, {"replay", Replay}, {"storm", Storm},
       {"soak", Soak},           {"evict", Evict},   {"history", HistoryStorm},
-      {"memory", Memory}};
+      {"memory", Memory},       {"roll", Roll},     {"reach", Reach},
+      {"broadcast_once", BroadcastOnce}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());

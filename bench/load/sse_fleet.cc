@@ -26,6 +26,7 @@ struct SseFleet::Stream {
   ChunkDecoder chunks;
   SseParser parser;
   bool closed_by_us = false;
+  size_t connects = 0;  // attempts so far: picks the port among several
   absl::Time reconnect_at = absl::InfiniteFuture();
 };
 
@@ -87,7 +88,10 @@ void SseFleet::StartConnect(size_t index) {
   ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source));
   sockaddr_in target{};
   target.sin_family = AF_INET;
-  target.sin_port = htons(static_cast<uint16_t>(options_.port));
+  const int port = options_.ports.empty()
+                       ? options_.port
+                       : options_.ports[(stream.index + stream.connects++) % options_.ports.size()];
+  target.sin_port = htons(static_cast<uint16_t>(port));
   target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0 &&
       errno != EINPROGRESS) {

@@ -21,6 +21,9 @@ namespace pushbroker::bench {
 
 struct FleetOptions {
   int port = 8080;               // the broker's HTTP edge on 127.0.0.1
+  // Several replicas' HTTP ports instead: each connect of a stream, the
+  // first and every reconnect, goes to the next (as a Service spreads them).
+  std::vector<int> ports;
   int source_addresses = 8;      // 127.0.0.2 .. 127.0.0.(1 + n)
   size_t max_connecting = 1000;  // connections opening at once
   bool reconnect = true;         // reconnect after the stream ends, like EventSource
