@@ -60,6 +60,7 @@ absl::StatusOr<std::vector<ClusterShard>> ParseClusterShards(const RespValue& re
       }
       std::string address = absl::StrCat(ip->text, ":", port_number);
       const bool online = health == nullptr || health->text == "online";
+      shard.all_online = shard.all_online && online;
       if (role != nullptr && role->text == "master" && online) {
         shard.master = address;
         shard.nodes.insert(shard.nodes.begin(), std::move(address));

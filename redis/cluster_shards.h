@@ -17,6 +17,7 @@ struct ClusterShard {
   std::vector<std::pair<int, int>> slots;  // inclusive ranges
   std::string master;                      // "ip:port" of its online master, "" when none
   std::vector<std::string> nodes;          // every node's "ip:port", master first
+  bool all_online = true;                  // every node's health is "online"
 };
 
 // The shards of a CLUSTER SHARDS reply (RESP2: each shard a flat array of

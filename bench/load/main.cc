@@ -17,11 +17,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/load/latency.h"
@@ -80,8 +80,8 @@ std::string ClientId(size_t i) { return absl::StrCat("c", i); }
 FleetOptions Fleet() {
   FleetOptions options;
   options.port = absl::GetFlag(FLAGS_http_port);
-  for (absl::string_view port : absl::StrSplit(absl::GetFlag(FLAGS_http_ports), ',',
-                                               absl::SkipEmpty())) {
+  for (absl::string_view port :
+       absl::StrSplit(absl::GetFlag(FLAGS_http_ports), ',', absl::SkipEmpty())) {
     int number = 0;
     if (absl::SimpleAtoi(port, &number)) options.ports.push_back(number);
   }
@@ -772,7 +772,8 @@ int Roll() {
       absl::StrSplit(absl::GetFlag(FLAGS_grpc_targets), ',', absl::SkipEmpty());
   if (targets.empty()) targets.push_back(absl::GetFlag(FLAGS_grpc_target));
   std::vector<std::unique_ptr<Publisher>> publishers;
-  for (const std::string& target : targets) publishers.push_back(std::make_unique<Publisher>(target));
+  for (const std::string& target : targets)
+    publishers.push_back(std::make_unique<Publisher>(target));
   // Per client: the last sequence acknowledged (publisher thread) and seen.
   std::vector<std::atomic<uint64_t>> acked(n);
   std::vector<uint64_t> seen(n, 0);
@@ -906,12 +907,19 @@ int main(int argc, char** argv) {
   pushbroker::bench::RaiseFileLimit();
   const std::string scenario = absl::GetFlag(FLAGS_scenario);
   using namespace pushbroker::bench;  // NOLINT
-  const std::map<std::string, int (*)()> scenarios = {
-      {"hold", Hold},           {"fanout", Fanout}, {"unicast", Unicast},
-      {"publish", PublishOnly}, {"replay", Replay}, {"storm", Storm},
-      {"soak", Soak},           {"evict", Evict},   {"history", HistoryStorm},
-      {"memory", Memory},       {"roll", Roll},     {"reach", Reach},
-      {"broadcast_once", BroadcastOnce}};
+  const std::map<std::string, int (*)()> scenarios = {{"hold", Hold},
+                                                      {"fanout", Fanout},
+                                                      {"unicast", Unicast},
+                                                      {"publish", PublishOnly},
+                                                      {"replay", Replay},
+                                                      {"storm", Storm},
+                                                      {"soak", Soak},
+                                                      {"evict", Evict},
+                                                      {"history", HistoryStorm},
+                                                      {"memory", Memory},
+                                                      {"roll", Roll},
+                                                      {"reach", Reach},
+                                                      {"broadcast_once", BroadcastOnce}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());

@@ -20,7 +20,7 @@
 namespace pushbroker::bench {
 
 struct FleetOptions {
-  int port = 8080;               // the broker's HTTP edge on 127.0.0.1
+  int port = 8080;  // the broker's HTTP edge on 127.0.0.1
   // Several replicas' HTTP ports instead: each connect of a stream, the
   // first and every reconnect, goes to the next (as a Service spreads them).
   std::vector<int> ports;

@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "broker/message_id.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "redis/cluster_shards.h"
@@ -166,6 +167,7 @@ TEST_F(ClusterTest, PublishesAndReconnectsAcrossBrokersAndMastersMissNothing) {
 // every acknowledged message, or a reset saying their mailbox started a
 // new epoch (the fence: the new master may lack acknowledged writes).
 TEST_F(ClusterTest, AMasterKilledUnderLoadFailsOverAndNoStreamHasASilentGap) {
+  ASSERT_THAT(cluster_->AwaitHealthy(absl::Seconds(30), /*whole_view=*/true), IsOk());
   replicas_.push_back(StartReplica(cluster_->seeds(), "a"));
   replicas_.push_back(StartReplica(cluster_->seeds(), "b"));
   const std::vector<std::string> clients = ClientsOnEachMaster("fo", 4);
@@ -300,6 +302,121 @@ TEST_F(ClusterTest, AStalledMasterGivesOutcomeUnknownAndAKeyedRetryAddsNoDuplica
   for (const Message& message : history->messages) data.push_back(message.payload->data);
   EXPECT_THAT(data, ::testing::ElementsAre("before", "once"));
   EXPECT_TRUE(response.duplicate()) << "the stalled call ran once its master woke";
+}
+
+// The lost-write recipe on a cluster: the master's replica is stopped, two
+// messages are acknowledged by the master alone, the master is killed and
+// the replica, resumed, takes over without them. The next message takes a
+// new epoch (its writer is gone, so the fence trusts nothing it wrote), and
+// a browser that held the lost ids gets a reset and what was kept, never a
+// silent gap or a reused id.
+TEST_F(ClusterTest, WritesLostInAFailoverBecomeAResetNeverASilentGap) {
+  ASSERT_THAT(cluster_->AwaitHealthy(absl::Seconds(30), /*whole_view=*/true), IsOk());
+  replicas_.push_back(StartReplica(cluster_->seeds(), "a", absl::Milliseconds(500)));
+  const std::string client = ClientsOnEachMaster("lw", 1)[0];
+  const int master = MastersOf({client})[client];
+  absl::StatusOr<int> replica = cluster_->ReplicaOf(master);
+  ASSERT_THAT(replica, IsOk());
+  ASSERT_GE(*replica, 0);
+  std::vector<std::string> ids;
+  for (int m = 0; m < 5; ++m) {
+    if (m == 3) {
+      // 0-2 are on the replica; it is stopped and its link cut, so 3 and 4
+      // reach the master alone.
+      ASSERT_THAT(cluster_->Call(master, {"WAIT", "1", "2000"}), IsOk());
+      cluster_->node(*replica).Pause();
+      ASSERT_THAT(cluster_->Call(master, {"CLIENT", "KILL", "TYPE", "replica"}), IsOk());
+    }
+    v1::PublishResponse response;
+    ASSERT_TRUE(PublishVia(replicas_[0], client, std::to_string(m), &response).ok());
+    ids.push_back(response.id());
+  }
+  cluster_->node(master).Kill();
+  cluster_->node(*replica).Resume();
+  v1::PublishResponse response;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  grpc::Status sent;
+  do {
+    sent = PublishVia(replicas_[0], client, "after", &response, "after-key");
+    if (!sent.ok()) absl::SleepFor(absl::Milliseconds(100));
+  } while (!sent.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(sent.ok()) << sent.error_message();
+  const std::optional<MessageId> lost = MessageId::Parse(ids.back());
+  const std::optional<MessageId> after = MessageId::Parse(response.id());
+  ASSERT_TRUE(lost.has_value() && after.has_value());
+  EXPECT_NE(after->epoch, lost->epoch) << "an id a browser may hold is never reused";
+  EXPECT_EQ(after->offset, 4u) << "the new epoch continues after what the replica kept";
+  std::vector<SseEvent> events;
+  while (events.size() < 5 && absl::Now() < deadline + absl::Seconds(10)) {
+    auto stream = StreamAt(replicas_[0], client, ids.back());  // the browser saw all five
+    ASSERT_NE(stream, nullptr);
+    events = stream->Take(5, absl::Seconds(1));
+  }
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].type, "reset");
+  EXPECT_THAT(events[0].data, HasSubstr("foreign_epoch"));
+  EXPECT_EQ(events[1].data, "0");
+  EXPECT_EQ(events[3].data, "2");
+  EXPECT_EQ(events[4].data, "after");
+}
+
+// A broker process holding 200 streams killed with SIGKILL, then the other
+// brokers rolled (SIGTERM, a new process under a new id) while publishes
+// go on: every browser moves on with Last-Event-ID and misses nothing.
+TEST_F(ClusterTest, ABrokerKilledWith200StreamsAndARollOfTheRestLoseNothing) {
+  replicas_.push_back(StartReplica(cluster_->seeds(), "a"));
+  replicas_.push_back(StartReplica(cluster_->seeds(), "b"));
+  ChildProcess doomed =
+      ChildProcess::Spawn({PUSH_BROKER_PATH, "--bind_address=127.0.0.1", "--grpc_port=0",
+                           "--http_port=0", "--admin_port=0", "--store=redis",
+                           "--redis_addrs=" + cluster_->seeds(), "--replica_id=doomed"});
+  BrokerPorts ports;
+  ASSERT_TRUE(WaitForBrokerPorts(doomed, &ports)) << doomed.stderr_text;
+  constexpr int kClients = 200;
+  std::vector<Browser> browsers(kClients);
+  std::vector<std::unique_ptr<SseClient>> streams(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    streams[c] = SseClient::Open(ports.http, absl::StrCat("/v1/events?client_id=k", c), {});
+    ASSERT_NE(streams[c], nullptr);
+    ASSERT_EQ(streams[c]->status(), 200);
+  }
+  int published = 0;
+  auto publish_round = [&](Replica& via) {
+    for (int c = 0; c < kClients; ++c) {
+      v1::PublishResponse response;
+      const grpc::Status sent =
+          PublishKeyed(via, absl::StrCat("k", c), std::to_string(published), &response);
+      ASSERT_TRUE(sent.ok()) << sent.error_message();
+    }
+    ++published;
+  };
+  publish_round(replicas_[0]);
+  publish_round(replicas_[1]);
+  for (int c = 0; c < kClients; ++c) {
+    for (const SseEvent& event : streams[c]->Take(1)) browsers[c].Take(event);
+  }
+  ::kill(doomed.pid, SIGKILL);
+  doomed.Wait(absl::Seconds(5));
+  publish_round(replicas_[0]);
+  // The browsers reconnect (ReadUntil spreads them over a and b); then each
+  // of a and b is rolled in turn with a round published through the other.
+  for (int c = 0; c < kClients; ++c) {
+    streams[c].reset();
+    ReadUntil(browsers[c], streams[c], absl::StrCat("k", c), std::to_string(published - 1));
+  }
+  for (int roll = 0; roll < 2; ++roll) {
+    publish_round(replicas_[1 - roll]);
+    replicas_[roll].app->Shutdown();
+    replicas_[roll] = StartReplica(cluster_->seeds(), absl::StrCat("rolled-", roll));
+    publish_round(replicas_[roll]);
+  }
+  for (int c = 0; c < kClients; ++c) {
+    ReadUntil(browsers[c], streams[c], absl::StrCat("k", c), std::to_string(published - 1));
+    EXPECT_EQ(browsers[c].failure, "") << c;
+    EXPECT_EQ(browsers[c].resets, 0) << c;
+    ASSERT_EQ(browsers[c].data.size(), static_cast<size_t>(published)) << c;
+    for (int m = 0; m < published; ++m) ASSERT_EQ(browsers[c].data[m], std::to_string(m)) << c;
+  }
 }
 
 // A broker process killed (SIGKILL) while it broadcasts to 10,000

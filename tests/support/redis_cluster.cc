@@ -86,7 +86,23 @@ absl::StatusOr<int> RedisCluster::MasterOf(int slot) {
   return absl::UnavailableError("no node answers");
 }
 
-absl::Status RedisCluster::AwaitHealthy(absl::Duration timeout) {
+absl::StatusOr<int> RedisCluster::ReplicaOf(int master) {
+  absl::StatusOr<redis::RespValue> reply = Call(master, {"CLUSTER", "SHARDS"});
+  if (!reply.ok()) return reply.status();
+  absl::StatusOr<std::vector<redis::ClusterShard>> shards = redis::ParseClusterShards(*reply);
+  if (!shards.ok()) return shards.status();
+  for (const redis::ClusterShard& shard : *shards) {
+    if (shard.master != nodes_[master]->address()) continue;
+    for (size_t i = 1; i < shard.nodes.size(); ++i) {
+      for (size_t j = 0; j < nodes_.size(); ++j) {
+        if (nodes_[j]->address() == shard.nodes[i]) return static_cast<int>(j);
+      }
+    }
+  }
+  return -1;
+}
+
+absl::Status RedisCluster::AwaitHealthy(absl::Duration timeout, bool whole_view) {
   const absl::Time deadline = absl::Now() + timeout;
   std::string why;
   while (absl::Now() < deadline) {
@@ -107,6 +123,26 @@ absl::Status RedisCluster::AwaitHealthy(absl::Duration timeout) {
           (InfoField(replication->text, "master_link_status") != "up" ||
            InfoField(replication->text, "master_sync_in_progress") != "0")) {
         why = absl::StrCat("replica ", i, " not in sync");
+        break;
+      }
+      if (!whole_view) continue;
+      // Every node's view agrees: each shard serving slots has a replica,
+      // all online, and no node shows as a master without slots (a replica
+      // whose role has not reached this node yet).
+      absl::StatusOr<redis::RespValue> shards_reply = Call(i, {"CLUSTER", "SHARDS"});
+      absl::StatusOr<std::vector<redis::ClusterShard>> shards =
+          shards_reply.ok()
+              ? redis::ParseClusterShards(*shards_reply)
+              : absl::StatusOr<std::vector<redis::ClusterShard>>(shards_reply.status());
+      if (!shards.ok()) {
+        why = absl::StrCat("node ", i, ": ", shards.status().message());
+        break;
+      }
+      for (const redis::ClusterShard& shard : *shards) {
+        if (shard.slots.empty() || shard.master.empty() || shard.nodes.size() < 2 ||
+            !shard.all_online) {
+          why = absl::StrCat("node ", i, " does not see every shard whole yet");
+        }
       }
     }
     if (why.empty()) return absl::OkStatus();

@@ -30,11 +30,15 @@ class RedisCluster {
   RedisServer& node(size_t i) { return *nodes_[i]; }
   // The node serving `slot` as master now, or -1.
   absl::StatusOr<int> MasterOf(int slot);
+  // A replica of the master node `master`, or -1.
+  absl::StatusOr<int> ReplicaOf(int master);
   // Runs one command on node `i`.
   absl::StatusOr<redis::RespValue> Call(size_t i, std::vector<std::string> args);
-  // Until every live node says cluster_state:ok and sees the same masters,
-  // and every live replica is in sync with its master.
-  absl::Status AwaitHealthy(absl::Duration timeout);
+  // Until every live node says cluster_state:ok and every live replica is
+  // in sync with its master; with `whole_view`, also until every node sees
+  // each shard with its replica, all online (gossip takes some seconds
+  // more: a failover needs it, other tests do not).
+  absl::Status AwaitHealthy(absl::Duration timeout, bool whole_view = false);
   // Moves `slots` slots from node `from` to node `to` (redis-cli --cluster
   // reshard); blocks until done.
   absl::Status Reshard(size_t from, size_t to, int slots);
