@@ -157,6 +157,19 @@ replica_targets() {
   echo "127.0.0.1:$grpc_port,127.0.0.1:$((grpc_port + 1)),127.0.0.1:$((grpc_port + 2))"
 }
 
+# Publishing, unicast, a broadcast to 10,000 streams five times a second and
+# a replay across replicas on --store=redis ("${on_redis[@]}"); `$1` empties
+# the Redis deployment between scenarios.
+redis_load() {
+  bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
+  "$1"
+  bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
+  "$1"
+  bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
+  "$1"
+  redis_replay
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
 for scenario in hold fanout unicast publish replay storm soak evict history memory redis redis-cluster \
@@ -192,13 +205,7 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
       [ ${#selected[@]} -gt 0 ] || continue
       # Each scenario starts on an empty Redis, as the others on a fresh broker.
       start_redis
-      bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
-      flush_redis
-      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
-      flush_redis
-      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
-      flush_redis
-      redis_replay
+      redis_load flush_redis
       redis_memory
       stop_redis ;;
     # The same on the 3-master cluster (one node's slots per master); only by name.
@@ -208,13 +215,7 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
       saved_on_redis=("${on_redis[@]}")
       on_redis=(--store=redis "--redis_addrs=127.0.0.1:${cluster_ports[0]},127.0.0.1:${cluster_ports[1]}")
       label=cluster_
-      bench --scenario=publish --mode=unary --duration=5s --in_flight=256 -- "${on_redis[@]}"
-      flush_cluster
-      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 -- "${on_redis[@]}"
-      flush_cluster
-      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s -- "${on_redis[@]}"
-      flush_cluster
-      redis_replay
+      redis_load flush_cluster
       label=
       on_redis=("${saved_on_redis[@]}")
       stop_cluster ;;

@@ -108,6 +108,21 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // Reads every client's stream to its last message ("0" .. count-1, one
+  // per publish round) and checks it got each exactly once, in order, with
+  // no reset.
+  void ExpectWholeSequences(std::vector<Browser>& browsers,
+                            std::vector<std::unique_ptr<SseClient>>& streams,
+                            const std::vector<std::string>& clients, int count) {
+    for (size_t c = 0; c < clients.size(); ++c) {
+      ReadUntil(browsers[c], streams[c], clients[c], std::to_string(count - 1));
+      EXPECT_EQ(browsers[c].failure, "") << clients[c];
+      EXPECT_EQ(browsers[c].resets, 0) << clients[c];
+      ASSERT_EQ(browsers[c].data.size(), static_cast<size_t>(count)) << clients[c];
+      for (int m = 0; m < count; ++m) ASSERT_EQ(browsers[c].data[m], std::to_string(m));
+    }
+  }
+
   std::unique_ptr<RedisCluster> cluster_;
   std::vector<Replica> replicas_;
 };
@@ -140,13 +155,7 @@ TEST_F(ClusterTest, PublishesAndReconnectsAcrossBrokersAndMastersMissNothing) {
           PublishVia(replicas_[(m + c) % 3], clients[c], std::to_string(m), &response).ok());
     }
   }
-  for (size_t c = 0; c < clients.size(); ++c) {
-    ReadUntil(browsers[c], streams[c], clients[c], std::to_string(kPerClient - 1));
-    EXPECT_EQ(browsers[c].failure, "") << clients[c];
-    EXPECT_EQ(browsers[c].resets, 0) << clients[c];
-    ASSERT_EQ(browsers[c].data.size(), static_cast<size_t>(kPerClient)) << clients[c];
-    for (int m = 0; m < kPerClient; ++m) ASSERT_EQ(browsers[c].data[m], std::to_string(m));
-  }
+  ExpectWholeSequences(browsers, streams, clients, kPerClient);
 
   // FUNCTION FLUSH on every master: the next calls load the library again.
   for (size_t node = 0; node < 3; ++node) {
@@ -266,13 +275,7 @@ TEST_F(ClusterTest, AReshardUnderLoadMovesSlotsWithNothingLostDuplicatedOrReset)
   ASSERT_EQ(publish_failure, "");
   EXPECT_EQ(MastersOf({clients[0]})[clients[0]], 1) << "the slot moved";
   const int published = rounds.load();
-  for (size_t c = 0; c < clients.size(); ++c) {
-    ReadUntil(browsers[c], streams[c], clients[c], std::to_string(published - 1));
-    EXPECT_EQ(browsers[c].failure, "") << clients[c];
-    EXPECT_EQ(browsers[c].resets, 0) << clients[c];
-    ASSERT_EQ(browsers[c].data.size(), static_cast<size_t>(published)) << clients[c];
-    for (int m = 0; m < published; ++m) ASSERT_EQ(browsers[c].data[m], std::to_string(m));
-  }
+  ExpectWholeSequences(browsers, streams, clients, published);
 }
 
 // A master stopped (SIGSTOP) for a second, less than the node timeout and
@@ -333,31 +336,7 @@ TEST_F(ClusterTest, WritesLostInAFailoverBecomeAResetNeverASilentGap) {
   }
   cluster_->node(master).Kill();
   cluster_->node(*replica).Resume();
-  v1::PublishResponse response;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  grpc::Status sent;
-  do {
-    sent = PublishVia(replicas_[0], client, "after", &response, "after-key");
-    if (!sent.ok()) absl::SleepFor(absl::Milliseconds(100));
-  } while (!sent.ok() && absl::Now() < deadline);
-  ASSERT_TRUE(sent.ok()) << sent.error_message();
-  const std::optional<MessageId> lost = MessageId::Parse(ids.back());
-  const std::optional<MessageId> after = MessageId::Parse(response.id());
-  ASSERT_TRUE(lost.has_value() && after.has_value());
-  EXPECT_NE(after->epoch, lost->epoch) << "an id a browser may hold is never reused";
-  EXPECT_EQ(after->offset, 4u) << "the new epoch continues after what the replica kept";
-  std::vector<SseEvent> events;
-  while (events.size() < 5 && absl::Now() < deadline + absl::Seconds(10)) {
-    auto stream = StreamAt(replicas_[0], client, ids.back());  // the browser saw all five
-    ASSERT_NE(stream, nullptr);
-    events = stream->Take(5, absl::Seconds(1));
-  }
-  ASSERT_EQ(events.size(), 5u);
-  EXPECT_EQ(events[0].type, "reset");
-  EXPECT_THAT(events[0].data, HasSubstr("foreign_epoch"));
-  EXPECT_EQ(events[1].data, "0");
-  EXPECT_EQ(events[3].data, "2");
-  EXPECT_EQ(events[4].data, "after");
+  ExpectLostWritesReset(replicas_[0], client, ids, absl::Seconds(30));
 }
 
 // A broker process holding 200 streams killed with SIGKILL, then the other
@@ -410,13 +389,9 @@ TEST_F(ClusterTest, ABrokerKilledWith200StreamsAndARollOfTheRestLoseNothing) {
     replicas_[roll] = StartReplica(cluster_->seeds(), absl::StrCat("rolled-", roll));
     publish_round(replicas_[roll]);
   }
-  for (int c = 0; c < kClients; ++c) {
-    ReadUntil(browsers[c], streams[c], absl::StrCat("k", c), std::to_string(published - 1));
-    EXPECT_EQ(browsers[c].failure, "") << c;
-    EXPECT_EQ(browsers[c].resets, 0) << c;
-    ASSERT_EQ(browsers[c].data.size(), static_cast<size_t>(published)) << c;
-    for (int m = 0; m < published; ++m) ASSERT_EQ(browsers[c].data[m], std::to_string(m)) << c;
-  }
+  std::vector<std::string> clients;
+  for (int c = 0; c < kClients; ++c) clients.push_back(absl::StrCat("k", c));
+  ExpectWholeSequences(browsers, streams, clients, published);
 }
 
 // A broker process killed (SIGKILL) while it broadcasts to 10,000

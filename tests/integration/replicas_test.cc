@@ -269,31 +269,7 @@ TEST_F(ReplicasTest, WritesLostByRedisBecomeAResetNeverASilentGap) {
   }
   redis_->Kill();
   ASSERT_THAT(redis_->Restart(), IsOk());  // loads the snapshot: 3 and 4 are lost
-  v1::PublishResponse response;
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  grpc::Status sent;
-  do {
-    absl::SleepFor(absl::Milliseconds(100));
-    sent = Publish(replicas_[0], "alice", "after", &response);
-  } while (!sent.ok() && absl::Now() < deadline);
-  ASSERT_TRUE(sent.ok()) << sent.error_message();
-  const std::optional<MessageId> before = MessageId::Parse(ids.back());
-  const std::optional<MessageId> after = MessageId::Parse(response.id());
-  ASSERT_TRUE(before.has_value() && after.has_value());
-  EXPECT_NE(after->epoch, before->epoch) << "an id a browser may hold is never reused";
-  EXPECT_EQ(after->offset, 4u) << "the new epoch continues after what Redis kept";
-
-  std::vector<SseEvent> events;
-  while (events.size() < 5 && absl::Now() < deadline + absl::Seconds(5)) {
-    auto stream = Stream(replicas_[0], "alice", ids.back());  // the browser saw all five
-    ASSERT_NE(stream, nullptr);
-    events = stream->Take(5, absl::Seconds(1));
-  }
-  ASSERT_EQ(events.size(), 5u);
-  EXPECT_EQ(events[0].type, "reset");
-  EXPECT_NE(events[0].data.find("foreign_epoch"), std::string::npos) << events[0].data;
-  EXPECT_EQ(events[1].data, "0");
-  EXPECT_EQ(events[4].data, "after");
+  ExpectLostWritesReset(replicas_[0], "alice", ids, absl::Seconds(10));
 }
 
 }  // namespace

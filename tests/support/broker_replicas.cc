@@ -48,6 +48,38 @@ std::unique_ptr<SseClient> StreamAt(Replica& at, const std::string& client,
                          headers);
 }
 
+void ExpectLostWritesReset(Replica& via, const std::string& client,
+                           const std::vector<std::string>& ids, absl::Duration timeout) {
+  ASSERT_EQ(ids.size(), 5u);
+  v1::PublishResponse response;
+  const absl::Time deadline = absl::Now() + timeout;
+  grpc::Status sent;
+  do {
+    sent = PublishVia(via, client, "after", &response, "after-key");
+    if (!sent.ok()) absl::SleepFor(absl::Milliseconds(100));
+  } while (!sent.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(sent.ok()) << sent.error_message();
+  const std::optional<MessageId> lost = MessageId::Parse(ids.back());
+  const std::optional<MessageId> after = MessageId::Parse(response.id());
+  ASSERT_TRUE(lost.has_value() && after.has_value());
+  EXPECT_NE(after->epoch, lost->epoch) << "an id a browser may hold is never reused";
+  EXPECT_EQ(after->offset, 4u) << "the new epoch continues after what Redis kept";
+  std::vector<SseEvent> events;
+  // As EventSource does, come back until the stream opens (the live feed
+  // resubscribes in the background).
+  while (events.size() < 5 && absl::Now() < deadline + absl::Seconds(10)) {
+    auto stream = StreamAt(via, client, ids.back());  // the browser saw all five
+    ASSERT_NE(stream, nullptr);
+    events = stream->Take(5, absl::Seconds(1));
+  }
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].type, "reset");
+  EXPECT_NE(events[0].data.find("foreign_epoch"), std::string::npos) << events[0].data;
+  EXPECT_EQ(events[1].data, "0");
+  EXPECT_EQ(events[3].data, "2");
+  EXPECT_EQ(events[4].data, "after");
+}
+
 void Browser::Take(const SseEvent& event) {
   if (event.type == "reset") {
     ++resets;

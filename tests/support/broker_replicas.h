@@ -37,6 +37,15 @@ grpc::Status PublishVia(Replica& via, const std::string& client, const std::stri
 std::unique_ptr<SseClient> StreamAt(Replica& at, const std::string& client,
                                     const std::string& last_event_id);
 
+// The lost-write check: `ids` are five messages "0".."4" published to
+// `client`, of which Redis lost "3" and "4" (a restart from an older
+// snapshot, a failover). Publishes "after" until Redis answers (within
+// `timeout`): it must take a new epoch at offset 4, and a browser holding
+// the last lost id must get a reset (foreign_epoch), then "0".."2" and
+// "after": never a silent gap or a reused id.
+void ExpectLostWritesReset(Replica& via, const std::string& client,
+                           const std::vector<std::string>& ids, absl::Duration timeout);
+
 // What a browser holds across reconnects: the last id, and every event's
 // data in arrival order; checks that offsets are contiguous within an
 // epoch and that every change of epoch comes after a reset.
