@@ -633,7 +633,11 @@ void RedisMailboxStore::RefreshStats() {
     }
   }
   approx_mailboxes_.store(stats.mailboxes, std::memory_order_relaxed);
-  fenced_.store(fenced, std::memory_order_relaxed);
+  const uint64_t fenced_before = fenced_.exchange(fenced, std::memory_order_relaxed);
+  if (stats_refreshed_ && fenced > fenced_before && options_.on_fenced) {
+    options_.on_fenced(fenced - fenced_before, fenced);
+  }
+  stats_refreshed_ = true;
   absl::MutexLock lock(&stats_mu_);
   stats_ = stats;
 }

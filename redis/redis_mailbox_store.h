@@ -60,6 +60,10 @@ struct RedisStoreOptions {
   // Told each time the masters serving the slots change (the first map
   // included; a failover, a reshard), for the log. On the router's thread.
   std::function<void(bool cluster, const std::vector<std::string>& masters)> on_topology;
+  // Told when the count of mailboxes that took a new epoch under the fence
+  // grew since the last stats refresh (not at the first), for the log. On
+  // the maintenance thread.
+  std::function<void(uint64_t newly_fenced, uint64_t total)> on_fenced;
 };
 
 // Engine health and traffic, for metrics. Counters only grow.
@@ -175,6 +179,7 @@ class RedisMailboxStore final : public MailboxStore {
   bool first_map_ ABSL_GUARDED_BY(feeds_mu_) = true;
   std::atomic<uint64_t> approx_mailboxes_{0};
   std::atomic<uint64_t> fenced_{0};
+  bool stats_refreshed_ = false;  // the maintenance thread's: a first refresh done
   // Streams this process holds, per partition: their leases are renewed.
   std::array<std::atomic<int32_t>, kPartitions> local_streams_{};
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,10 +48,15 @@ RespValue Parse(absl::string_view bytes) {
   return value.ok() && value->has_value() ? **value : RespValue{};
 }
 
-// One shard of a CLUSTER SHARDS reply: slots [first, last] on `master`.
-std::string Shard(int first, int last, const std::string& master) {
+// One shard of a CLUSTER SHARDS reply: slot ranges [first, last] on `master`.
+std::string Shard(const std::vector<std::pair<int, int>>& ranges, const std::string& master) {
   const size_t colon = master.rfind(':');
-  return Array({Bulk("slots"), Array({Integer(first), Integer(last)}), Bulk("nodes"),
+  std::vector<std::string> slots;
+  for (const auto& [first, last] : ranges) {
+    slots.push_back(Integer(first));
+    slots.push_back(Integer(last));
+  }
+  return Array({Bulk("slots"), Array(slots), Bulk("nodes"),
                 Array({Array({Bulk("id"), Bulk(master), Bulk("port"),
                               Integer(std::stoi(master.substr(colon + 1))), Bulk("ip"),
                               Bulk(master.substr(0, colon)), Bulk("role"), Bulk("master"),
@@ -141,7 +147,11 @@ constexpr char kA[] = "10.0.0.1:7001";
 constexpr char kB[] = "10.0.0.2:7002";
 
 // A: slots 0-8191, B: 8192-16383, as CLUSTER SHARDS says on either.
-std::string TwoShards() { return Array({Shard(0, 8191, kA), Shard(8192, 16383, kB)}); }
+std::string TwoShards() { return Array({Shard({{0, 8191}}, kA), Shard({{8192, 16383}}, kB)}); }
+// The same after slot 100 moved to B.
+std::string TwoShardsMoved() {
+  return Array({Shard({{0, 99}, {101, 8191}}, kA), Shard({{100, 100}, {8192, 16383}}, kB)});
+}
 
 std::unique_ptr<RedisRouter> StartRouter(FakeNodes& nodes, absl::Duration io_timeout) {
   RedisRouterOptions options;
@@ -166,10 +176,13 @@ TEST(ClusterShardsTest, ParsesSlotsAndTheOnlineMasterOfEachShard) {
 }
 
 TEST(RedisRouterTest, SendsEachCommandToItsSlotsMasterAndFollowsMoved) {
-  // Slot 100 moved from A to B: A says MOVED, B serves it.
-  FakeNodes nodes([](const std::string& address, const std::vector<std::string>& args) {
-    if (args[0] == "CLUSTER") return TwoShards();
+  // Slot 100 moved from A to B: A says MOVED, B serves it, and the map
+  // read again says so too.
+  std::atomic<bool> moved{false};
+  FakeNodes nodes([&moved](const std::string& address, const std::vector<std::string>& args) {
+    if (args[0] == "CLUSTER") return moved.load() ? TwoShardsMoved() : TwoShards();
     if (args[0] == "GET" && address == kA && args[1] == "moved") {
+      moved.store(true);
       return std::string("-MOVED 100 ") + kB + "\r\n";
     }
     return Bulk(absl::StrCat(args[1], "@", address));

@@ -339,6 +339,54 @@ TEST_P(StoreContractTest, ReplicasShareMailboxesDeliveryKeysAndControl) {
   EXPECT_EQ(cause, CloseCause::kDisconnected);
 }
 
+// A Redis restarted from a snapshot (as after a crash with everysec AOF):
+// the mailbox written under the old process takes a new epoch, and the
+// store says so once (the broker logs it as redis_fence_applied).
+TEST(RedisStoreTest, AFencedMailboxIsReportedOnce) {
+  absl::StatusOr<RedisServer> server = RedisServer::Start();
+  ASSERT_THAT(server, IsOk());
+  absl::Mutex mu;
+  std::vector<uint64_t> reports;
+  redis::RedisStoreOptions options;
+  options.address = server->address();
+  options.replica_id = "a";
+  options.stats_interval = absl::Milliseconds(100);
+  options.on_fenced = [&](uint64_t newly, uint64_t total) {
+    absl::MutexLock lock(&mu);
+    reports.push_back(newly);
+    reports.push_back(total);
+  };
+  auto store = redis::RedisMailboxStore::Start(options, RetentionPolicy{}, StoreLimits{});
+  ASSERT_THAT(store, IsOk());
+  auto payload = std::make_shared<const Payload>(Payload{"", "m"});
+  absl::StatusOr<std::vector<AppendedMessage>> first = absl::UnavailableError("not yet");
+  for (int i = 0; i < 100 && !first.ok(); ++i) {
+    first = (*store)->Append({"alice"}, payload, absl::Now(), absl::InfiniteFuture(), "");
+    if (!first.ok()) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(first, IsOk());
+  {
+    absl::StatusOr<std::unique_ptr<redis::RedisClient>> cli =
+        redis::RedisClient::Start(redis::ConnectionTo(server->address()));
+    ASSERT_THAT(cli, IsOk());
+    ASSERT_THAT((*cli)->Call({"SAVE"}), IsOk());
+  }
+  absl::SleepFor(absl::Milliseconds(1500));  // a first stats refresh (each second): the baseline
+  ASSERT_THAT(server->Restart(), IsOk());
+  absl::StatusOr<std::vector<AppendedMessage>> second = absl::UnavailableError("not yet");
+  for (int i = 0; i < 100 && !second.ok(); ++i) {
+    second = (*store)->Append({"alice"}, payload, absl::Now(), absl::InfiniteFuture(), "");
+    if (!second.ok()) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(second, IsOk());
+  EXPECT_NE((*second)[0].id.epoch, (*first)[0].id.epoch);
+  EXPECT_EQ((*second)[0].id.offset, 2u) << "the snapshot kept the first message";
+  absl::MutexLock lock(&mu);
+  auto reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return !reports.empty(); };
+  mu.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(5));
+  EXPECT_THAT(reports, ElementsAre(1u, 1u));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("memory", "redis", "cluster"),
                          [](const auto& info) { return info.param; });
 
