@@ -105,6 +105,14 @@ absl::StatusOr<std::unique_ptr<MailboxStore>> BrokerApp::MakeStore(const AppOpti
     logger->Info("redis_topology", {{"mode", cluster ? "cluster" : "standalone"},
                                     {"masters", absl::StrJoin(masters, ",")}});
   };
+  redis.on_fenced = [logger](uint64_t newly_fenced, uint64_t total) {
+    logger->Warn("redis_fence_applied",
+                 {{"mailboxes", static_cast<int64_t>(newly_fenced)},
+                  {"total", static_cast<int64_t>(total)},
+                  {"message",
+                   "mailboxes last written by a Redis process that is gone (a failover or a "
+                   "restart) took a new epoch: their browsers get a reset, never a silent gap"}});
+  };
   ASSIGN_OR_RETURN(
       std::unique_ptr<redis::RedisMailboxStore> store,
       redis::RedisMailboxStore::Start(std::move(redis), options.retention, options.store_limits));
