@@ -1,17 +1,33 @@
 #include "app/broker_app.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "app/broker_metrics.h"
 #include "broker/memory_mailbox_store.h"
 #include "broker/status_macros.h"
 
 namespace pushbroker {
+
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::strcpy(host, "broker");
+  std::string name;
+  for (const char* c = host; *c != '\0'; ++c) {
+    name.push_back(absl::ascii_isalnum(static_cast<unsigned char>(*c)) || *c == '-' ? *c : '-');
+  }
+  absl::BitGen random;
+  return absl::StrCat(name.substr(0, 100), "-",
+                      absl::Hex(absl::Uniform<uint32_t>(random), absl::kZeroPad8));
+}
 
 namespace {
 
@@ -120,6 +136,10 @@ absl::StatusOr<std::unique_ptr<MailboxStore>> BrokerApp::MakeStore(const AppOpti
 }
 
 absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) {
+  if (options.broker.replica.empty()) {
+    options.broker.replica =
+        options.redis.replica_id.empty() ? DefaultReplicaId() : options.redis.replica_id;
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<ClientAuthenticator> auth,
                    ClientAuthenticator::Create(options.client_auth));
   ASSIGN_OR_RETURN(std::unique_ptr<ApiKeys> api_keys, ApiKeys::Open(options.api_keys_file));
@@ -148,6 +168,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
                                    {"http_port", app->http_port()},
                                    {"admin_port", app->admin_port()}});
   app->janitor_ = std::thread([raw = app.get()] { raw->JanitorLoop(); });
+  app->events_ticker_ = std::thread([raw = app.get()] { raw->EventsLoop(); });
   {
     absl::MutexLock lock(&app->mu_);
     app->ready_ = true;
@@ -241,6 +262,18 @@ void BrokerApp::JanitorLoop() {
   }
 }
 
+void BrokerApp::EventsLoop() {
+  constexpr absl::Duration kTick = absl::Milliseconds(50);
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), kTick)) break;
+    mu_.Unlock();
+    broker_->TickEvents();
+    mu_.Lock();
+  }
+}
+
 void BrokerApp::DrainStreams(absl::Duration spread, absl::Time deadline) {
   std::vector<std::shared_ptr<StreamSink>> streams = broker_->LiveStreams();
   absl::BitGen random;
@@ -267,6 +300,7 @@ void BrokerApp::Shutdown() {
   }
   const absl::Time deadline = absl::Now() + options_.shutdown_grace;
   if (janitor_.joinable()) janitor_.join();
+  if (events_ticker_.joinable()) events_ticker_.join();
   grpc_->SetServing(false);
   http_->BeginDrain();
   const absl::Time drain_start = absl::Now();
@@ -275,6 +309,8 @@ void BrokerApp::Shutdown() {
   // Publishes are still accepted and reach the streams not yet closed.
   DrainStreams(options_.drain_spread, deadline - absl::Seconds(1));
   http_->Stop();
+  // Publishes still waiting for receipts answer now with what they have.
+  broker_->EndWaits();
   grpc_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   admin_->Stop();
   logger_->Info("stopped", {{"drain_s", absl::ToDoubleSeconds(absl::Now() - drain_start)}});

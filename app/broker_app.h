@@ -46,6 +46,10 @@ struct AppOptions {
   redis::RedisStoreOptions redis;  // with store "redis"
 };
 
+// A name for this process when the operator gives none: the host name
+// (a pod's name) and a random suffix.
+std::string DefaultReplicaId();
+
 // Start() and Shutdown() are for one owning thread; accessors are safe from
 // any thread while the app runs.
 class BrokerApp {
@@ -88,6 +92,8 @@ class BrokerApp {
   // The secrets files in force (client token secrets, API keys).
   std::vector<SecretsFile*> SecretsFiles();
   void JanitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Every 50 ms: offline events, receipt deadlines, event redelivery.
+  void EventsLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Closes the live streams spread over `spread`, ending by `deadline`.
   void DrainStreams(absl::Duration spread, absl::Time deadline);
 
@@ -103,6 +109,7 @@ class BrokerApp {
   MetricsRegistry metrics_;
   std::unique_ptr<AdminServer> admin_;
   std::thread janitor_;
+  std::thread events_ticker_;
 
   absl::Mutex mu_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;

@@ -22,8 +22,25 @@ MetricsRegistry::Collector ByTarget(
 }
 
 // The core's counters: presence, publishes, deliveries, replays, resets.
-void RegisterCoreMetrics(MetricsRegistry& registry, const Broker& broker) {
+void RegisterCoreMetrics(MetricsRegistry& registry, Broker& broker) {
   const BrokerStats& core = broker.stats();
+  WatchHub& events = broker.events();
+  registry.AddValue("pushbroker_watchers", "Open Watch calls.", MetricType::kGauge,
+                    [&events] { return static_cast<double>(events.watchers()); });
+  registry.AddValue("pushbroker_events_total", "Events added to the Watch log.",
+                    MetricType::kCounter,
+                    [&events] { return static_cast<double>(events.emitted()); });
+  registry.AddValue("pushbroker_events_redelivered_total",
+                    "Grouped events handed to another member (unconfirmed in time, or the "
+                    "watcher went away).",
+                    MetricType::kCounter,
+                    [&events] { return static_cast<double>(events.redelivered()); });
+  registry.AddValue("pushbroker_watchers_cut_total",
+                    "Watchers cut for falling --watch_queue_bytes behind.", MetricType::kCounter,
+                    [&events] { return static_cast<double>(events.watchers_cut()); });
+  registry.AddValue("pushbroker_publishes_waiting", "Publishes waiting for receipts.",
+                    MetricType::kGauge,
+                    [&broker] { return static_cast<double>(broker.receipts().waiting()); });
   registry.AddValue("pushbroker_tracked_clients",
                     "Clients with presence state here (live streams or a last-seen time).",
                     MetricType::kGauge,
@@ -114,6 +131,14 @@ void RegisterStreamMetrics(MetricsRegistry& registry, const HttpEdge& http) {
   registry.AddValue("pushbroker_connections_refused_total",
                     "Streams and polls refused over --max_connections.", MetricType::kCounter,
                     [&edge] { return Load(edge.refused_over_limit); });
+  registry.AddValue("pushbroker_acks_total", "Message ids acknowledged by pages (POST /v1/ack).",
+                    MetricType::kCounter, [&edge] { return Load(edge.acks); });
+  registry.AddValue("pushbroker_client_messages_total",
+                    "Messages pages sent up (POST /v1/messages).", MetricType::kCounter,
+                    [&edge] { return Load(edge.client_messages); });
+  registry.AddValue("pushbroker_upstream_refused_total",
+                    "POSTs from pages refused over --upstream_rate_per_client.",
+                    MetricType::kCounter, [&edge] { return Load(edge.upstream_refused); });
   registry.Add("pushbroker_publish_to_write_seconds",
                "Time from a message's publish to its last byte written to a stream's socket.",
                MetricType::kHistogram,
@@ -209,7 +234,7 @@ void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxSt
                     MetricType::kCounter, [&store] { return static_cast<double>(store.fenced()); });
 }
 
-void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
+void RegisterBrokerMetrics(MetricsRegistry& registry, Broker& broker, MailboxStore& store,
                            const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin) {
   RegisterCoreMetrics(registry, broker);
   RegisterStoreMetrics(registry, store);

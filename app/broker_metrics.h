@@ -18,7 +18,7 @@ namespace pushbroker {
 // the live feed's resynchronisations and probes, fenced mailboxes.
 void RegisterRedisMetrics(MetricsRegistry& registry, const redis::RedisMailboxStore& store);
 
-void RegisterBrokerMetrics(MetricsRegistry& registry, const Broker& broker, MailboxStore& store,
+void RegisterBrokerMetrics(MetricsRegistry& registry, Broker& broker, MailboxStore& store,
                            const HttpEdge& http, const GrpcServer& grpc, const AdminServer& admin);
 
 }  // namespace pushbroker

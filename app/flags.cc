@@ -169,6 +169,38 @@ ABSL_FLAG(absl::Duration, drain_spread, pushbroker::AppOptions{}.drain_spread,
 ABSL_FLAG(absl::Duration, shutdown_grace, pushbroker::AppOptions{}.shutdown_grace,
           "On SIGTERM, everything (drain and in-flight gRPC calls) ends within this time.");
 
+ABSL_FLAG(absl::Duration, offline_grace, pushbroker::BrokerOptions{}.offline_grace,
+          "Watch: a client whose last stream or poll ended is offline only after this long "
+          "without another (a reconnect is not an offline/online flap).");
+ABSL_FLAG(uint32_t, events_retention, pushbroker::WatchOptions{}.retention_count,
+          "Watch: events kept for watchers resuming with after_id (count).");
+ABSL_FLAG(absl::Duration, events_retention_age, pushbroker::WatchOptions{}.retention_age,
+          "Watch: events kept for watchers resuming with after_id (age); a group without "
+          "members is forgotten after this long.");
+ABSL_FLAG(uint64_t, events_retention_bytes, pushbroker::WatchOptions{}.retention_bytes,
+          "Watch: events kept for watchers resuming with after_id (bytes).");
+ABSL_FLAG(absl::Duration, watch_ack_timeout, pushbroker::WatchOptions{}.ack_timeout,
+          "Watch: an event a grouped watcher has not confirmed within this time goes to another "
+          "member of its group.");
+ABSL_FLAG(uint32_t, watch_max_unconfirmed, pushbroker::WatchOptions{}.max_unconfirmed,
+          "Watch: events a grouped watcher may hold unconfirmed.");
+ABSL_FLAG(uint32_t, max_watchers, pushbroker::WatchOptions{}.max_watchers,
+          "Watch: concurrent Watch calls; past it RESOURCE_EXHAUSTED.");
+ABSL_FLAG(uint32_t, max_watch_groups, pushbroker::WatchOptions{}.max_groups,
+          "Watch: groups kept at once (with members, or idle within --events_retention_age).");
+ABSL_FLAG(uint64_t, watch_queue_bytes, pushbroker::WatchOptions{}.queue_bytes,
+          "Watch: a watcher this many bytes of events behind (not reading) is cut with "
+          "RESOURCE_EXHAUSTED; its group's events go to the others.");
+ABSL_FLAG(absl::Duration, max_wait_timeout, pushbroker::BrokerOptions{}.max_wait_timeout,
+          "The longest wait_timeout a Publish may ask for with wait_for.");
+ABSL_FLAG(uint32_t, max_upstream_bytes, pushbroker::HttpEdgeOptions{}.max_upstream_bytes,
+          "The largest body of POST /v1/ack and POST /v1/messages.");
+ABSL_FLAG(double, upstream_rate_per_client, pushbroker::HttpEdgeOptions{}.upstream_rate_per_client,
+          "POST /v1/ack and /v1/messages per second and client; past it 429 with Retry-After.");
+ABSL_FLAG(double, upstream_burst_per_client,
+          pushbroker::HttpEdgeOptions{}.upstream_burst_per_client,
+          "POSTs a client may make at once after a quiet spell, with --upstream_rate_per_client.");
+
 namespace pushbroker {
 namespace {
 
@@ -270,6 +302,32 @@ absl::StatusOr<BrokerOptions> BrokerOptionsFromFlags() {
   broker.history_default_limit = std::min(broker.history_default_limit, broker.history_max_limit);
   broker.idempotency_window = absl::GetFlag(FLAGS_idempotency_window);
   broker.idempotency_max_keys = absl::GetFlag(FLAGS_idempotency_max_keys);
+  for (const auto& [name, value] :
+       {std::pair<const char*, absl::Duration>{"offline_grace", absl::GetFlag(FLAGS_offline_grace)},
+        {"events_retention_age", absl::GetFlag(FLAGS_events_retention_age)},
+        {"watch_ack_timeout", absl::GetFlag(FLAGS_watch_ack_timeout)},
+        {"max_wait_timeout", absl::GetFlag(FLAGS_max_wait_timeout)}}) {
+    RETURN_IF_ERROR(CheckPositive(name, value));
+  }
+  for (const auto& [name, value] :
+       {std::pair<const char*, uint64_t>{"events_retention", absl::GetFlag(FLAGS_events_retention)},
+        {"events_retention_bytes", absl::GetFlag(FLAGS_events_retention_bytes)},
+        {"watch_max_unconfirmed", absl::GetFlag(FLAGS_watch_max_unconfirmed)},
+        {"max_watchers", absl::GetFlag(FLAGS_max_watchers)},
+        {"max_watch_groups", absl::GetFlag(FLAGS_max_watch_groups)},
+        {"watch_queue_bytes", absl::GetFlag(FLAGS_watch_queue_bytes)}}) {
+    RETURN_IF_ERROR(CheckPositive(name, value));
+  }
+  broker.offline_grace = absl::GetFlag(FLAGS_offline_grace);
+  broker.max_wait_timeout = absl::GetFlag(FLAGS_max_wait_timeout);
+  broker.watch.retention_count = absl::GetFlag(FLAGS_events_retention);
+  broker.watch.retention_age = absl::GetFlag(FLAGS_events_retention_age);
+  broker.watch.retention_bytes = absl::GetFlag(FLAGS_events_retention_bytes);
+  broker.watch.ack_timeout = absl::GetFlag(FLAGS_watch_ack_timeout);
+  broker.watch.max_unconfirmed = absl::GetFlag(FLAGS_watch_max_unconfirmed);
+  broker.watch.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  broker.watch.max_groups = absl::GetFlag(FLAGS_max_watch_groups);
+  broker.watch.queue_bytes = absl::GetFlag(FLAGS_watch_queue_bytes);
   return broker;
 }
 
@@ -367,6 +425,14 @@ absl::StatusOr<HttpEdgeOptions> HttpEdgeOptionsFromFlags() {
   http.head_timeout = absl::GetFlag(FLAGS_http_head_timeout);
   http.max_pending_connections = absl::GetFlag(FLAGS_max_pending_connections);
   http.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body_bytes);
+  http.max_upstream_bytes = absl::GetFlag(FLAGS_max_upstream_bytes);
+  http.upstream_rate_per_client = absl::GetFlag(FLAGS_upstream_rate_per_client);
+  http.upstream_burst_per_client =
+      std::max<double>(1, absl::GetFlag(FLAGS_upstream_burst_per_client));
+  if (!(http.upstream_rate_per_client >= 0)) {
+    return absl::InvalidArgumentError(
+        "--upstream_rate_per_client must be 0 (unlimited) or positive");
+  }
   http.body_timeout = absl::GetFlag(FLAGS_http_body_timeout);
   http.client_token_cookie = absl::GetFlag(FLAGS_client_token_cookie);
   return http;
@@ -393,17 +459,6 @@ absl::StatusOr<ClientAuthOptions> ClientAuthFromFlags() {
 
 // A name unique to this process: the host name and a random nonce, so a
 // restarted pod is a new replica and its old routes end with their lease.
-std::string DefaultReplicaId() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::strcpy(host, "broker");
-  std::string name;
-  for (const char* c = host; *c != '\0'; ++c) {
-    name.push_back(absl::ascii_isalnum(static_cast<unsigned char>(*c)) || *c == '-' ? *c : '-');
-  }
-  absl::BitGen random;
-  return absl::StrCat(name.substr(0, 100), "-",
-                      absl::Hex(absl::Uniform<uint32_t>(random), absl::kZeroPad8));
-}
 
 absl::Status ReadStoreFlags(AppOptions& options) {
   options.store = absl::GetFlag(FLAGS_store);
@@ -475,6 +530,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   ASSIGN_OR_RETURN(options.client_auth, ClientAuthFromFlags());
   RETURN_IF_ERROR(ReadAppFlags(options));
   RETURN_IF_ERROR(ReadStoreFlags(options));
+  options.broker.replica = options.redis.replica_id;  // events name the process that saw them
   return options;
 }
 

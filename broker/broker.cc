@@ -12,7 +12,9 @@ Broker::Broker(BrokerOptions options, MailboxStore* store, const Clock* clock)
     : options_(options),
       store_(store),
       clock_(clock),
-      idempotency_(options.idempotency_window, options.idempotency_max_keys) {
+      idempotency_(options.idempotency_window, options.idempotency_max_keys),
+      events_(options.watch, clock),
+      presence_(options.offline_grace) {
   store_->SetAppendListener(&fanout_);
 }
 
@@ -65,15 +67,32 @@ absl::StatusOr<std::vector<std::string>> Broker::ResolveRecipients(const Publish
   return absl::InternalError("unknown target kind");
 }
 
-absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request) {
+absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request, PublishWait* wait) {
   ASSIGN_OR_RETURN(std::vector<std::string> recipients, ResolveRecipients(request.target));
   const absl::Time now = clock_->Now();
   const absl::Time expires = request.ttl.has_value() ? now + *request.ttl : absl::InfiniteFuture();
   auto payload =
       std::make_shared<const Payload>(Payload{std::move(request.event), std::move(request.data)});
-  ASSIGN_OR_RETURN(
-      std::vector<AppendedMessage> appended,
-      store_->Append(recipients, std::move(payload), now, expires, request.idempotency_key));
+  // Before the append: a receipt may come back before Append returns.
+  std::shared_ptr<ReceiptWaits::Wait> waiting;
+  if (wait != nullptr) {
+    waiting = receipts_.Begin(recipients, wait->want, now + wait->timeout, std::move(wait->done));
+  }
+  absl::StatusOr<std::vector<AppendedMessage>> appended_or =
+      store_->Append(recipients, std::move(payload), now, expires, request.idempotency_key);
+  if (!appended_or.ok()) {
+    if (waiting) receipts_.Cancel(waiting);
+    return appended_or.status();
+  }
+  std::vector<AppendedMessage>& appended = *appended_or;
+  if (waiting) {
+    std::vector<std::pair<std::string, MessageId>> targets;
+    targets.reserve(appended.size());
+    for (const AppendedMessage& message : appended) {
+      if (!message.duplicate) targets.emplace_back(message.client_id, message.id);
+    }
+    receipts_.SetTargets(waiting, targets);
+  }
 
   PublishResult result;
   // A store shared by replicas knows the key: every mailbox had it already.
@@ -100,10 +119,31 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request) {
 }
 
 absl::StatusOr<PublishResult> Broker::Publish(PublishRequest request) {
+  return Publish(std::move(request), PublishWait{});
+}
+
+absl::StatusOr<PublishResult> Broker::Publish(PublishRequest request, PublishWait wait) {
   RETURN_IF_ERROR(ValidatePublish(request));
-  if (request.idempotency_key.empty()) return PublishOnce(request);
-  return idempotency_.RunOnce(request.idempotency_key, clock_->Now(),
-                              [&]() { return PublishOnce(request); });
+  PublishWait* waiting = nullptr;
+  if (wait.want != Receipt::kNone) {
+    if (wait.timeout < absl::ZeroDuration() || wait.timeout > options_.max_wait_timeout) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("wait_timeout must be from 0 to --max_wait_timeout=",
+                       absl::FormatDuration(options_.max_wait_timeout)));
+    }
+    if (wait.timeout == absl::ZeroDuration()) {
+      wait.timeout = std::min(options_.default_wait_timeout, options_.max_wait_timeout);
+    }
+    waiting = &wait;
+  }
+  absl::StatusOr<PublishResult> result =
+      request.idempotency_key.empty()
+          ? PublishOnce(request, waiting)
+          : idempotency_.RunOnce(request.idempotency_key, clock_->Now(),
+                                 [&]() { return PublishOnce(request, waiting); });
+  // PublishOnce took the callback when it ran; a duplicate did not run it.
+  if (result.ok() && waiting != nullptr && wait.done) wait.done(ReceiptCounts{});
+  return result;
 }
 
 absl::Status Broker::Subscribe(const std::string& client_id, const std::string& topic) {
@@ -213,6 +253,21 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
     store_->ConfirmDelivered(client_id, *MessageId::Parse(*last_event_id));
   }
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
+  bool came_online = false;
+  const size_t streams = presence_.Opened(client_id, &came_online);
+  if (came_online && events_.Wants(EventKind::kOnline)) {
+    BrokerEvent online;
+    online.streams = static_cast<uint32_t>(streams);
+    online.transport = sink->transport();
+    Emit(EventKind::kOnline, client_id, std::move(online));
+  }
+  if (events_.Wants(EventKind::kStreamOpened)) {
+    BrokerEvent opened;
+    opened.streams = static_cast<uint32_t>(streams);
+    opened.transport = sink->transport();
+    if (last_event_id.has_value()) opened.message_id = last_event_id->substr(0, 64);
+    Emit(EventKind::kStreamOpened, client_id, std::move(opened));
+  }
   if (last_event_id.has_value()) stats_.replays.fetch_add(1, std::memory_order_relaxed);
   if (result->reset.has_value()) {
     stats_.resets[static_cast<size_t>(*result->reset)].fetch_add(1, std::memory_order_relaxed);
@@ -225,11 +280,101 @@ void Broker::ConfirmDelivered(const std::string& client_id, const MessageId& thr
   store_->ConfirmDelivered(client_id, through);
 }
 
-void Broker::UnregisterStream(const std::string& client_id, const StreamSink* sink) {
+void Broker::UnregisterStream(const std::string& client_id, const StreamSink* sink,
+                              absl::string_view reason) {
   const absl::Time now = clock_->Now();
   fanout_.Unregister(client_id, sink, now);
   // A stream's end counts as activity: the idle TTL runs from here.
   store_->ReleaseStream(client_id, now);
+  const size_t streams = presence_.Closed(client_id, now);
+  if (events_.Wants(EventKind::kStreamClosed)) {
+    BrokerEvent closed;
+    closed.streams = static_cast<uint32_t>(streams);
+    closed.transport = sink->transport();
+    closed.reason = std::string(reason);
+    Emit(EventKind::kStreamClosed, client_id, std::move(closed));
+  }
+}
+
+std::string Broker::Emit(EventKind kind, const std::string& client_id, BrokerEvent event) {
+  event.kind = kind;
+  event.client_id = client_id;
+  event.at = clock_->Now();
+  event.replica = options_.replica;
+  return events_.Emit(std::move(event));
+}
+
+void Broker::ReportDelivered(const std::string& client_id, uint64_t epoch, uint64_t first,
+                             uint64_t through, const char* transport) {
+  if (first == 0 || through < first) return;
+  receipts_.Delivered(client_id, epoch, first, through);
+  if (!events_.Wants(EventKind::kDelivered)) return;
+  for (uint64_t offset = first; offset <= through; ++offset) {
+    BrokerEvent delivered;
+    delivered.message_id = MessageId{epoch, offset}.ToString();
+    delivered.transport = transport;
+    Emit(EventKind::kDelivered, client_id, std::move(delivered));
+  }
+}
+
+absl::StatusOr<size_t> Broker::Acknowledge(const std::string& client_id,
+                                           const std::vector<std::string>& ids) {
+  RETURN_IF_ERROR(ValidateClientId(client_id, options_.limits));
+  if (ids.empty()) return absl::InvalidArgumentError("ids is empty: name the messages received");
+  if (ids.size() > options_.max_ack_ids) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ids has ", ids.size(), " entries; at most ", options_.max_ack_ids));
+  }
+  ASSIGN_OR_RETURN(MailboxInfo info, store_->Describe(client_id, clock_->Now()));
+  std::vector<MessageId> parsed;
+  parsed.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::optional<MessageId> id = MessageId::Parse(ids[i]);
+    if (!id.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("ids[", i, "] '", ids[i].substr(0, 64),
+                                                     "' is not a message id (EPOCH-OFFSET)"));
+    }
+    if (!info.last_id.has_value() || id->epoch != info.last_id->epoch ||
+        id->offset > info.last_id->offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ids[", i, "] ", ids[i], " was never assigned in this client's mailbox"));
+    }
+    parsed.push_back(*id);
+  }
+  MessageId highest = parsed.front();
+  for (const MessageId& id : parsed) {
+    if (id.offset > highest.offset) highest = id;
+    receipts_.Acked(client_id, id);
+    if (events_.Wants(EventKind::kAcked)) {
+      BrokerEvent acked;
+      acked.message_id = id.ToString();
+      Emit(EventKind::kAcked, client_id, std::move(acked));
+    }
+  }
+  // The page has them: a connection without an id starts after.
+  store_->ConfirmDelivered(client_id, highest);
+  return parsed.size();
+}
+
+absl::StatusOr<std::string> Broker::ReceiveFromClient(const std::string& client_id,
+                                                      const std::string& event,
+                                                      const std::string& data) {
+  RETURN_IF_ERROR(ValidateClientId(client_id, options_.limits));
+  RETURN_IF_ERROR(ValidateEventType(event, options_.limits));
+  RETURN_IF_ERROR(ValidateData(data, options_.limits));
+  BrokerEvent message;
+  message.event = event;
+  message.data = data;
+  return Emit(EventKind::kClientMessage, client_id, std::move(message));
+}
+
+void Broker::TickEvents() {
+  const absl::Time now = clock_->Now();
+  for (const std::string& client_id : presence_.TakeOffline(now)) {
+    if (events_.Wants(EventKind::kOffline)) Emit(EventKind::kOffline, client_id);
+  }
+  receipts_.Tick(now);
+  events_.Tick();
 }
 
 size_t Broker::Sweep() {

@@ -5,6 +5,7 @@
 #ifndef PUSH_BROKER_BROKER_BROKER_H_
 #define PUSH_BROKER_BROKER_BROKER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,10 @@
 #include "broker/publish.h"
 #include "broker/stream_sink.h"
 #include "broker/validation.h"
+#include "events/broker_event.h"
+#include "events/presence_tracker.h"
+#include "events/receipt_waits.h"
+#include "events/watch_hub.h"
 
 namespace pushbroker {
 
@@ -32,6 +37,22 @@ struct BrokerOptions {
   size_t history_default_limit = 100;
   size_t history_max_limit = 10000;
   size_t max_streams_per_client = 16;  // SSE streams and waiting polls
+  // Events for Watch: the log's limits, presence's grace, and waits.
+  WatchOptions watch;
+  absl::Duration offline_grace = absl::Seconds(2);
+  absl::Duration max_wait_timeout = absl::Seconds(30);
+  absl::Duration default_wait_timeout = absl::Seconds(5);  // a wait that names none
+  size_t max_ack_ids = 1000;                               // ids in one acknowledgement
+  std::string replica;                                     // this process's name on its events
+};
+
+// A publish that waits for its receipts: `done` runs once every recipient
+// was reached (want: delivered or acked) or `timeout` passed, on whichever
+// thread saw that happen. It never runs when Publish returns an error.
+struct PublishWait {
+  Receipt want = Receipt::kNone;
+  absl::Duration timeout = absl::ZeroDuration();  // zero: the default
+  std::function<void(ReceiptCounts)> done;
 };
 
 // Where a new stream starts: an optional reset notice, then `replay` in
@@ -72,6 +93,10 @@ class Broker {
 
   // Takes the request by value: its data moves into the stored payload.
   absl::StatusOr<PublishResult> Publish(PublishRequest request);
+  // The same, then waits as `wait` says (see PublishWait). A publish that an
+  // idempotency key makes a duplicate does not wait: `done` runs at once
+  // with nothing counted.
+  absl::StatusOr<PublishResult> Publish(PublishRequest request, PublishWait wait);
 
   absl::Status Subscribe(const std::string& client_id, const std::string& topic);
   absl::Status Unsubscribe(const std::string& client_id, const std::string& topic);
@@ -102,8 +127,30 @@ class Broker {
   // without an id starts after it. Handing a message to a stream is not
   // enough, since the connection may break before the bytes arrive.
   void ConfirmDelivered(const std::string& client_id, const MessageId& through);
-  // Unregisters a stream that ended for any reason.
-  void UnregisterStream(const std::string& client_id, const StreamSink* sink);
+  // Unregisters a stream that ended for any reason (`reason` names it for
+  // Watch: peer_closed, slow_consumer, answered, ...).
+  void UnregisterStream(const std::string& client_id, const StreamSink* sink,
+                        absl::string_view reason = "ended");
+  // Messages `first`..`through` of `epoch` were written in full to one of
+  // the client's streams (or returned by a poll): delivered events and
+  // receipts. Cheap when nobody watches or waits.
+  void ReportDelivered(const std::string& client_id, uint64_t epoch, uint64_t first,
+                       uint64_t through, const char* transport);
+  // The page acknowledged these message ids. INVALID_ARGUMENT for a
+  // malformed id or one the mailbox never assigned (nothing is recorded
+  // then), NOT_FOUND for a client without a mailbox. Returns how many.
+  absl::StatusOr<size_t> Acknowledge(const std::string& client_id,
+                                     const std::vector<std::string>& ids);
+  // A message the page sends up; returns its event id.
+  absl::StatusOr<std::string> ReceiveFromClient(const std::string& client_id,
+                                                const std::string& event, const std::string& data);
+  // Offline events past their grace, wait deadlines, event redelivery and
+  // trimming. Call often (every 50 ms or so).
+  void TickEvents();
+  // Completes every waiting publish with what it has (shutdown).
+  void EndWaits() { receipts_.Tick(absl::InfiniteFuture()); }
+  WatchHub& events() { return events_; }
+  const ReceiptWaits& receipts() const { return receipts_; }
   // Every live stream on this process, to close them one by one (drain).
   std::vector<std::shared_ptr<StreamSink>> LiveStreams() { return fanout_.AllSinks(); }
 
@@ -120,7 +167,10 @@ class Broker {
  private:
   absl::StatusOr<std::vector<std::string>> ResolveRecipients(const PublishTarget& target);
   // Moves the request's event and data into the payload.
-  absl::StatusOr<PublishResult> PublishOnce(PublishRequest& request);
+  // With `wait`, registers it before the append and gives it the ids after.
+  absl::StatusOr<PublishResult> PublishOnce(PublishRequest& request, PublishWait* wait);
+  // Stamps and appends an event to the log; returns its id.
+  std::string Emit(EventKind kind, const std::string& client_id, BrokerEvent event = {});
   absl::Status ValidatePublish(const PublishRequest& request) const;
 
   const BrokerOptions options_;
@@ -129,6 +179,9 @@ class Broker {
   LocalFanout fanout_;
   IdempotencyCache idempotency_;
   BrokerStats stats_;
+  WatchHub events_;
+  PresenceTracker presence_;
+  ReceiptWaits receipts_;
 };
 
 }  // namespace pushbroker

@@ -7,9 +7,29 @@
 
 namespace pushbroker {
 
-absl::Status RateLimiter::Take(const std::string& key, double count, absl::Time now) {
+void RateLimiter::DropRefilledLocked(absl::Time now) {
+  for (auto it = buckets_.begin(); it != buckets_.end();) {
+    const double elapsed = std::max(0.0, absl::ToDoubleSeconds(now - it->second.refilled));
+    if (it->second.tokens + elapsed * limit_.per_second >= limit_.burst) {
+      buckets_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+absl::Status RateLimiter::Take(const std::string& key, double count, absl::Time now,
+                               absl::Duration* retry_after) {
   if (!enabled()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
+  if (limit_.max_keys > 0 && buckets_.size() >= limit_.max_keys && !buckets_.count(key)) {
+    DropRefilledLocked(now);
+    if (buckets_.size() >= limit_.max_keys) {
+      if (retry_after != nullptr) *retry_after = absl::Seconds(1);
+      return absl::ResourceExhaustedError(absl::StrCat(limit_.max_keys, " senders are over ",
+                                                       limit_.flag, " at once; retry in 1000 ms"));
+    }
+  }
   auto [it, inserted] = buckets_.try_emplace(key);
   Bucket& bucket = it->second;
   if (inserted) {
@@ -24,9 +44,10 @@ absl::Status RateLimiter::Take(const std::string& key, double count, absl::Time 
     return absl::OkStatus();
   }
   const double wait_ms = std::ceil((count - bucket.tokens) / limit_.per_second * 1000);
+  if (retry_after != nullptr) *retry_after = absl::Milliseconds(wait_ms);
   return absl::ResourceExhaustedError(
-      absl::StrCat("publish rate over --publish_rate_per_key=", limit_.per_second, "/s (burst ",
-                   limit_.burst, ") for this API key; retry in ", wait_ms, " ms"));
+      absl::StrCat("rate over ", limit_.flag, "=", limit_.per_second, "/s (burst ", limit_.burst,
+                   ") for ", limit_.per, "; retry in ", wait_ms, " ms"));
 }
 
 }  // namespace pushbroker

@@ -16,6 +16,12 @@ namespace pushbroker {
 struct RateLimit {
   double per_second = 0;  // 0: unlimited
   double burst = 0;       // the most taken at once after a quiet spell
+  // How refusals name the limit and whose it is.
+  std::string flag = "--publish_rate_per_key";
+  std::string per = "this API key";
+  // Past this many keys, buckets that have refilled (as good as new) are
+  // dropped; if none has, a new key is refused. 0: no bound.
+  size_t max_keys = 0;
 };
 
 // Safe for concurrent access from multiple threads. Keeps one bucket per key
@@ -27,13 +33,18 @@ class RateLimiter {
   bool enabled() const { return limit_.per_second > 0; }
   // Takes `count` tokens from `key`'s bucket, or RESOURCE_EXHAUSTED (taking
   // none) when it holds fewer; the message says when to retry.
-  absl::Status Take(const std::string& key, double count, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // `retry_after`, when given, is set to how long until `count` would fit.
+  absl::Status Take(const std::string& key, double count, absl::Time now,
+                    absl::Duration* retry_after = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Bucket {
     double tokens = 0;
     absl::Time refilled;
   };
+  // Drops the buckets that are full again at `now`.
+  void DropRefilledLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const RateLimit limit_;
   absl::Mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);

@@ -29,6 +29,9 @@ class StreamSink {
   // de-duplicates by offset.
   virtual void Deliver(const Message& message) = 0;
 
+  // "sse" or "poll": how the client reads, as Watch events name it.
+  virtual const char* transport() const = 0;
+
   // Asks the stream to send a `retry:` advice of `retry_ms` and close.
   virtual void Close(CloseCause cause, uint32_t retry_ms) = 0;
 };

@@ -1,5 +1,8 @@
 #include "grpc_api/broker_service.h"
 
+#include <deque>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "broker/status_macros.h"
@@ -58,6 +61,86 @@ absl::StatusOr<PublishRequest> ToCore(internal::PublishRequestWire& in) {
   return out;
 }
 
+// The wait a request asks for (want kNone: none).
+absl::StatusOr<PublishWait> WaitOf(const internal::PublishRequestWire& in) {
+  PublishWait wait;
+  switch (in.wait_for()) {
+    case v1::RECEIPT_NONE:
+      return wait;
+    case v1::RECEIPT_DELIVERED:
+      wait.want = Receipt::kDelivered;
+      break;
+    case v1::RECEIPT_ACKED:
+      wait.want = Receipt::kAcked;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("wait_for ", in.wait_for(), " is not a Receipt (0, 1 or 2)"));
+  }
+  if (in.has_wait_timeout()) {
+    const auto& timeout = in.wait_timeout();
+    if (timeout.seconds() < 0 || timeout.nanos() < 0 || timeout.nanos() >= 1000000000) {
+      return absl::InvalidArgumentError("wait_timeout is not a valid positive duration");
+    }
+    wait.timeout = absl::Seconds(timeout.seconds()) + absl::Nanoseconds(timeout.nanos());
+  }
+  return wait;
+}
+
+void ToWire(const BrokerEvent& event, v1::BrokerEvent* out) {
+  out->set_id(event.id);
+  out->set_kind(std::string(EventKindName(event.kind)));
+  out->set_client_id(event.client_id);
+  SetTimestamp(event.at, out->mutable_at());
+  out->set_message_id(event.message_id);
+  out->set_event(event.event);
+  out->set_data(event.data);
+  out->set_streams(event.streams);
+  out->set_transport(event.transport);
+  out->set_reason(event.reason);
+  out->set_replica(event.replica);
+  out->set_dropped(event.dropped);
+}
+
+// A publish waiting for receipts: the response is sent once both the
+// publish result and the receipt counts are in, whichever comes last.
+// Safe for concurrent access from multiple threads.
+class ReceiptJoin {
+ public:
+  ReceiptJoin(grpc::ByteBuffer* out, std::function<void(absl::Status)> finish)
+      : out_(out), finish_(std::move(finish)) {}
+  // The publish failed: its wait never completes.
+  void Fail(const absl::Status& status) { finish_(status); }
+  void SetResponse(v1::PublishResponse response) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    response_ = std::move(response);
+    MaybeFinishLocked();
+  }
+  void SetCounts(ReceiptCounts counts) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    counts_ = counts;
+    MaybeFinishLocked();
+  }
+
+ private:
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!response_.has_value() || !counts_.has_value()) return;
+    response_->set_delivered(counts_->delivered);
+    response_->set_acked(counts_->acked);
+    bool own_buffer = false;
+    const bool serialized =
+        grpc::SerializationTraits<v1::PublishResponse>::Serialize(*response_, out_, &own_buffer)
+            .ok();
+    finish_(serialized ? absl::OkStatus() : absl::InternalError("cannot serialize the response"));
+  }
+
+  absl::Mutex mu_;
+  grpc::ByteBuffer* const out_;
+  const std::function<void(absl::Status)> finish_;
+  std::optional<v1::PublishResponse> response_ ABSL_GUARDED_BY(mu_);
+  std::optional<ReceiptCounts> counts_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -88,14 +171,18 @@ class BrokerService::PublishStreamReactor final
       return;
     }
     response_.Clear();
-    absl::Status status = service_->PublishBytes(publisher_, request_, &response_);
-    if (!status.ok()) {
-      End(ToGrpcStatus(absl::Status(
-          status.code(), absl::StrCat("request #", index_, " of the stream: ", status.message()))));
-      return;
-    }
-    ++index_;
-    StartWrite(&response_);
+    // A request that waits for receipts answers later, from another thread;
+    // the next request is read only after its answer went out.
+    service_->PublishBytes(publisher_, request_, &response_, [this](absl::Status status) {
+      if (!status.ok()) {
+        End(ToGrpcStatus(
+            absl::Status(status.code(),
+                         absl::StrCat("request #", index_, " of the stream: ", status.message()))));
+        return;
+      }
+      ++index_;
+      StartWrite(&response_);
+    });
   }
 
   void OnWriteDone(bool ok) override {
@@ -120,6 +207,137 @@ class BrokerService::PublishStreamReactor final
   grpc::ByteBuffer response_;
   uint64_t index_ = 0;
 };
+
+// Serves one Watch: the first request opens a watch on the broker's event
+// hub; events go out one write at a time as the client reads them (the hub
+// keeps the backlog, bounded); later requests confirm events. Thread-safe:
+// the hub's waker, gRPC's callbacks and confirmations meet under mu_.
+class BrokerService::WatchReactor final
+    : public grpc::ServerBidiReactor<v1::WatchRequest, v1::BrokerEvent> {
+ public:
+  WatchReactor(BrokerService* service, const grpc::CallbackServerContext* context)
+      : service_(service), hub_(&service->broker_->events()) {
+    absl::StatusOr<std::string> publisher = service_->Authorize(context);
+    if (!publisher.ok()) {
+      End(ToGrpcStatus(publisher.status()));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side: the watch ends
+      End(grpc::Status::OK);
+      return;
+    }
+    if (watch_ == nullptr) {
+      absl::Status opened = Open();
+      if (!opened.ok()) {
+        End(ToGrpcStatus(opened));
+        return;
+      }
+      StartRead(&request_);
+      Pump();
+      return;
+    }
+    if (request_.confirm_ids_size() > 0) {
+      std::vector<std::string> ids(request_.confirm_ids().begin(), request_.confirm_ids().end());
+      absl::StatusOr<bool> more = hub_->Confirm(*watch_, ids);
+      if (!more.ok()) {
+        End(ToGrpcStatus(more.status()));
+        return;
+      }
+      if (*more) Pump();
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
+    if (!ok) {
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    Pump();
+  }
+
+  void OnDone() override {
+    if (watch_ != nullptr) hub_->Close(*watch_);  // unconfirmed events go to the group
+    delete this;
+  }
+
+ private:
+  absl::Status Open() {
+    WatchSpec spec;
+    ASSIGN_OR_RETURN(spec.kinds,
+                     ParseEventKinds({request_.kinds().begin(), request_.kinds().end()}));
+    spec.group = request_.group();
+    spec.after_id = request_.after_id();
+    spec.client_id = request_.client_id();
+    if (spec.group.size() > 256) return absl::InvalidArgumentError("group is over 256 bytes");
+    if (request_.confirm_ids_size() > 0) {
+      return absl::InvalidArgumentError("the first request opens the watch; confirm later");
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<WatchHub::Watch> watch,
+                     hub_->Open(std::move(spec), [this] { Pump(); }));
+    absl::MutexLock lock(&mu_);
+    watch_ = std::move(watch);
+    return absl::OkStatus();
+  }
+
+  // Writes the next event when none is being written. One write at a time:
+  // a write with a buffer hint may wait for the next one to complete, and
+  // the next is only started from its completion.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (writing_ || finished_ || watch_ == nullptr) return;
+    if (queue_.empty()) {
+      WatchBatch batch = hub_->Take(*watch_, kBatch);
+      if (!batch.end.ok()) {
+        EndLocked(ToGrpcStatus(batch.end));
+        return;
+      }
+      for (BrokerEvent& event : batch.events) queue_.push_back(std::move(event));
+    }
+    if (queue_.empty()) return;  // the hub wakes us
+    event_.Clear();
+    ToWire(queue_.front(), &event_);
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&event_);
+  }
+
+  void End(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    EndLocked(std::move(status));
+  }
+  void EndLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    service_->RecordCall("Watch", status);
+    Finish(std::move(status));
+  }
+
+  static constexpr size_t kBatch = 64;
+  BrokerService* const service_;
+  WatchHub* const hub_;
+  v1::WatchRequest request_;  // read side only
+  absl::Mutex mu_;
+  // Set once by the read side before anything else uses it.
+  std::shared_ptr<WatchHub::Watch> watch_;
+  std::deque<BrokerEvent> queue_ ABSL_GUARDED_BY(mu_);
+  v1::BrokerEvent event_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<v1::WatchRequest, v1::BrokerEvent>* BrokerService::Watch(
+    grpc::CallbackServerContext* context) {
+  return new WatchReactor(this, context);
+}
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
                              const ClientAuthenticator* auth, const ApiKeys* api_keys,
@@ -175,9 +393,8 @@ grpc::ServerUnaryReactor* BrokerService::Unary(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-absl::Status BrokerService::PublishBytes(const std::string& publisher,
-                                         const grpc::ByteBuffer& request_bytes,
-                                         grpc::ByteBuffer* response_bytes) {
+absl::StatusOr<BrokerService::ParsedPublish> BrokerService::ParsePublish(
+    const std::string& publisher, const grpc::ByteBuffer& request_bytes) {
   RETURN_IF_ERROR(publish_rate_.Take(publisher, 1, absl::Now()));
   internal::PublishRequestWire request;
   grpc::ByteBuffer input(request_bytes);  // Deserialize consumes its buffer
@@ -186,8 +403,13 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
     return absl::InvalidArgumentError(
         "the request is not a well-formed pushbroker.v1.PublishRequest");
   }
-  ASSIGN_OR_RETURN(PublishRequest core_request, ToCore(request));
-  ASSIGN_OR_RETURN(PublishResult result, broker_->Publish(std::move(core_request)));
+  ParsedPublish parsed;
+  ASSIGN_OR_RETURN(parsed.wait, WaitOf(request));
+  ASSIGN_OR_RETURN(parsed.request, ToCore(request));
+  return parsed;
+}
+
+v1::PublishResponse BrokerService::ToResponse(const PublishResult& result) {
   v1::PublishResponse response;
   response.set_id(result.id);
   response.set_mailboxes(result.mailboxes);
@@ -198,21 +420,50 @@ absl::Status BrokerService::PublishBytes(const std::string& publisher,
     recipient->set_client_id(client_id);
     recipient->set_id(id);
   }
-  bool own_buffer = false;
-  if (!grpc::SerializationTraits<v1::PublishResponse>::Serialize(response, response_bytes,
-                                                                 &own_buffer)
-           .ok()) {
-    return absl::InternalError("cannot serialize the response");
+  return response;
+}
+
+void BrokerService::PublishBytes(const std::string& publisher,
+                                 const grpc::ByteBuffer& request_bytes,
+                                 grpc::ByteBuffer* response_bytes,
+                                 std::function<void(absl::Status)> finish) {
+  absl::StatusOr<ParsedPublish> parsed = ParsePublish(publisher, request_bytes);
+  if (!parsed.ok()) return finish(parsed.status());
+  if (parsed->wait.want == Receipt::kNone) {
+    absl::StatusOr<PublishResult> result = broker_->Publish(std::move(parsed->request));
+    if (!result.ok()) return finish(result.status());
+    bool own_buffer = false;
+    const bool serialized = grpc::SerializationTraits<v1::PublishResponse>::Serialize(
+                                ToResponse(*result), response_bytes, &own_buffer)
+                                .ok();
+    return finish(serialized ? absl::OkStatus()
+                             : absl::InternalError("cannot serialize the response"));
   }
-  return absl::OkStatus();
+  // The receipts may all be in before Publish returns, or come much later.
+  auto join = std::make_shared<ReceiptJoin>(response_bytes, std::move(finish));
+  parsed->wait.done = [join](ReceiptCounts counts) { join->SetCounts(counts); };
+  absl::StatusOr<PublishResult> result =
+      broker_->Publish(std::move(parsed->request), std::move(parsed->wait));
+  if (!result.ok()) return join->Fail(result.status());  // the wait never completes then
+  join->SetResponse(ToResponse(*result));
 }
 
 grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  return Unary(context, "Publish", [&](const std::string& publisher) {
-    return PublishBytes(publisher, *request, response);
-  });
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto finish = [this, reactor](absl::Status status) {
+    grpc::Status result = ToGrpcStatus(status);
+    RecordCall("Publish", result);
+    reactor->Finish(std::move(result));
+  };
+  absl::StatusOr<std::string> publisher = Authorize(context);
+  if (!publisher.ok()) {
+    finish(publisher.status());
+  } else {
+    PublishBytes(*publisher, *request, response, std::move(finish));
+  }
+  return reactor;
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(

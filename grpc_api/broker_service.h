@@ -4,6 +4,7 @@
 #define PUSH_BROKER_GRPC_API_BROKER_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "auth/api_keys.h"
@@ -28,7 +29,8 @@ using BrokerServiceBase = v1::Broker::WithRawCallbackMethod_Publish<
         v1::Broker::WithCallbackMethod_Unsubscribe<v1::Broker::WithCallbackMethod_GetClient<
             v1::Broker::WithCallbackMethod_History<v1::Broker::WithCallbackMethod_Disconnect<
                 v1::Broker::WithCallbackMethod_DeleteClient<
-                    v1::Broker::WithCallbackMethod_IssueClientToken<v1::Broker::Service>>>>>>>>>;
+                    v1::Broker::WithCallbackMethod_IssueClientToken<
+                        v1::Broker::WithCallbackMethod_Watch<v1::Broker::Service>>>>>>>>>>;
 
 // Safe for concurrent access from multiple threads. `broker` must outlive it.
 class BrokerService final : public BrokerServiceBase {
@@ -67,6 +69,8 @@ class BrokerService final : public BrokerServiceBase {
   grpc::ServerUnaryReactor* DeleteClient(grpc::CallbackServerContext* context,
                                          const v1::DeleteClientRequest* request,
                                          v1::DeleteClientResponse* response) override;
+  grpc::ServerBidiReactor<v1::WatchRequest, v1::BrokerEvent>* Watch(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* IssueClientToken(grpc::CallbackServerContext* context,
                                              const v1::IssueClientTokenRequest* request,
                                              v1::IssueClientTokenResponse* response) override;
@@ -74,6 +78,8 @@ class BrokerService final : public BrokerServiceBase {
  private:
   // PublishStream's reactor: one request at a time, answered in order.
   class PublishStreamReactor;
+  // Watch's reactor: writes the hub's events as the client reads them.
+  class WatchReactor;
 
   // The calling publisher's key id ("" when no key is required), or
   // UNAUTHENTICATED when the call carries no accepted API key, or
@@ -86,10 +92,20 @@ class BrokerService final : public BrokerServiceBase {
   template <typename Run>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, absl::string_view method,
                                   Run run);
+  struct ParsedPublish {
+    PublishRequest request;
+    PublishWait wait;  // without its callback
+  };
+  // Counts the call against `publisher`'s rate and reads the request.
+  absl::StatusOr<ParsedPublish> ParsePublish(const std::string& publisher,
+                                             const grpc::ByteBuffer& request);
+  static v1::PublishResponse ToResponse(const PublishResult& result);
   // One publish from request bytes to response bytes, as Publish and
-  // PublishStream both do it, counted against `publisher`'s rate.
-  absl::Status PublishBytes(const std::string& publisher, const grpc::ByteBuffer& request,
-                            grpc::ByteBuffer* response);
+  // PublishStream both do it. `finish` runs once `response` is filled (or
+  // with the error): at once, or later on another thread when the request
+  // waits for receipts.
+  void PublishBytes(const std::string& publisher, const grpc::ByteBuffer& request,
+                    grpc::ByteBuffer* response, std::function<void(absl::Status)> finish);
   absl::Status FillClientInfo(const std::string& client_id, v1::ClientInfo* response);
   absl::Status FillHistory(const v1::HistoryRequest& request, v1::HistoryResponse* response);
   absl::Status IssueToken(const v1::IssueClientTokenRequest& request,

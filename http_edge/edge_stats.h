@@ -22,6 +22,9 @@ struct EdgeStats {
   std::atomic<uint64_t> streams_deferred{0};
   std::atomic<uint64_t> polls_abandoned{0};  // the peer left while the poll waited
   std::atomic<uint64_t> refused_over_limit{0};
+  std::atomic<uint64_t> acks{0};              // message ids acknowledged by pages
+  std::atomic<uint64_t> client_messages{0};   // messages pages sent up
+  std::atomic<uint64_t> upstream_refused{0};  // over --upstream_rate_per_client
 };
 
 }  // namespace pushbroker

@@ -21,6 +21,8 @@ namespace {
 
 constexpr char kEventsPath[] = "/v1/events";
 constexpr char kPollPath[] = "/v1/poll";
+constexpr char kAckPath[] = "/v1/ack";
+constexpr char kMessagesPath[] = "/v1/messages";
 
 std::string ResetData(const OpenedStream& opened, const std::optional<std::string>& last_event_id) {
   nlohmann::json data = {{"reason", std::string(ResetReasonName(*opened.reset))}};
@@ -68,6 +70,9 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
       auth_(auth != nullptr && auth->enabled() ? auth : nullptr),
       clock_(clock),
       cors_(options_.cors_origins),
+      upstream_rate_(RateLimit{options_.upstream_rate_per_client,
+                               options_.upstream_burst_per_client, "--upstream_rate_per_client",
+                               "this client", options_.upstream_max_clients}),
       stream_memory_(options_.stream_queue_budget_bytes),
       slots_(options_.max_connections),
       server_(
@@ -90,6 +95,9 @@ HttpEdge::HttpEdge(HttpEdgeOptions options, Broker* broker, Logger* logger,
         [this](const std::shared_ptr<SseStream>& stream, uint64_t offset) {
           broker_->ConfirmDelivered(stream->client_id(), MessageId{stream->epoch(), offset});
         },
+        [this](const std::shared_ptr<SseStream>& stream, uint64_t first, uint64_t through) {
+          broker_->ReportDelivered(stream->client_id(), stream->epoch(), first, through, "sse");
+        },
         &stats_, &stream_memory_, clock_));
   }
   RegisterRoutes();
@@ -102,7 +110,7 @@ void HttpEdge::StopLoops() {
 HttpEdge::~HttpEdge() { Stop(); }
 
 void HttpEdge::OnStreamEnded(const std::shared_ptr<SseStream>& stream, StreamEnd why) {
-  broker_->UnregisterStream(stream->client_id(), stream.get());
+  broker_->UnregisterStream(stream->client_id(), stream.get(), StreamEndName(why));
   stream->TakeSlot().Release();
   stats_.stream_ends[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   logger_->Info("stream_closed",
@@ -195,6 +203,32 @@ void HttpEdge::RegisterRoutes() {
   // Browsers ask for it; an empty answer keeps their consoles quiet.
   server_.Get("/favicon.ico",
               [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  server_.Post(kAckPath, [this](const httplib::Request& req, httplib::Response& res) {
+    HandleAck(req, res);
+  });
+  server_.Post(kMessagesPath, [this](const httplib::Request& req, httplib::Response& res) {
+    HandleSendUp(req, res);
+  });
+  const std::string upstream_paths = absl::StrCat("(", kAckPath, "|", kMessagesPath, ")");
+  server_.Options(upstream_paths, [this](const httplib::Request& req, httplib::Response& res) {
+    if (!cors_.Allows(req)) {
+      return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
+    }
+    cors_.AddHeaders(req, res);
+    res.set_header("Access-Control-Allow-Methods", "POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
+    res.set_header("Access-Control-Max-Age", "600");
+    res.status = 204;
+  });
+  auto use_post = [](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", "POST, OPTIONS");
+    SetJsonError(res, 405, "method_not_allowed",
+                 absl::StrCat(req.method, " is not allowed on ", req.path, "; use POST"));
+  };
+  server_.Get(upstream_paths, use_post);
+  server_.Put(upstream_paths, use_post);
+  server_.Patch(upstream_paths, use_post);
+  server_.Delete(upstream_paths, use_post);
   const std::string client_paths = absl::StrCat("(", kEventsPath, "|", kPollPath, ")");
   server_.Options(client_paths, [this](const httplib::Request& req, httplib::Response& res) {
     if (!cors_.Allows(req)) {
@@ -272,8 +306,9 @@ void HttpEdge::HandleEvents(const httplib::Request& req, httplib::Response& res)
                  {"resumed", last_event_id.has_value()},
                  {"reset", opened->reset ? std::string(ResetReasonName(*opened->reset)) : ""},
                  {"replayed", opened->replay.size()}});
-  stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_through,
-                opened->position.epoch);
+  const uint64_t replayed_from = opened->replay.empty() ? 0 : opened->replay.front().id.offset;
+  stream->Prime(OpeningChunk(*opened, last_event_id, options_.retry_ms), replayed_from,
+                replayed_through, opened->position.epoch);
 
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
@@ -351,7 +386,9 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
   } else {
     batch.messages = std::move(opened->replay);
   }
-  broker_->UnregisterStream(client_id, waiter.get());
+  broker_->UnregisterStream(
+      client_id, waiter.get(),
+      abandoned ? "abandoned" : (batch.messages.empty() ? "timeout" : "answered"));
   if (abandoned) {
     // The client gave up (page closed, fetch aborted, proxy timeout): its
     // slot and this thread are free now, and what arrived stays in the
@@ -365,6 +402,89 @@ void HttpEdge::HandlePoll(const httplib::Request& req, httplib::Response& res) {
                      : batch.messages.back().id;
   res.set_header("Cache-Control", "no-store");
   res.set_content(EncodePollBatch(batch), "application/json");
+  if (!batch.messages.empty()) {
+    // A poll's batch is in one epoch (a reset starts the replay anew).
+    broker_->ReportDelivered(client_id, batch.messages.front().id.epoch,
+                             batch.messages.front().id.offset, batch.messages.back().id.offset,
+                             "poll");
+  }
+}
+
+std::optional<nlohmann::json> HttpEdge::AdmitUpstream(const Admission& admission,
+                                                      const httplib::Request& req,
+                                                      httplib::Response& res) {
+  if (req.body.size() > options_.max_upstream_bytes) {
+    SetJsonError(res, 413, "payload_too_large",
+                 absl::StrCat("the body is ", req.body.size(), " bytes; --max_upstream_bytes is ",
+                              options_.max_upstream_bytes));
+    return std::nullopt;
+  }
+  absl::Duration retry_after;
+  if (absl::Status allowed =
+          upstream_rate_.Take(admission.client_id, 1, clock_->Now(), &retry_after);
+      !allowed.ok()) {
+    stats_.upstream_refused.fetch_add(1, std::memory_order_relaxed);
+    res.set_header("Retry-After",
+                   std::to_string(std::max<int64_t>(
+                       1, absl::ToInt64Seconds(absl::Ceil(retry_after, absl::Seconds(1))))));
+    SetJsonError(res, 429, "rate_limited", allowed.message());
+    return std::nullopt;
+  }
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    SetJsonError(res, 400, "invalid_argument", "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return body;
+}
+
+void HttpEdge::HandleAck(const httplib::Request& req, httplib::Response& res) {
+  const std::optional<Admission> admitted = AdmitClient(req, res);
+  if (!admitted.has_value()) return;
+  std::optional<nlohmann::json> body = AdmitUpstream(*admitted, req, res);
+  if (!body.has_value()) return;
+  auto ids_field = body->find("ids");
+  if (ids_field == body->end() || !ids_field->is_array()) {
+    return SetJsonError(res, 400, "invalid_argument",
+                        "the body must be {\"ids\": [\"<message id>\", ...]}");
+  }
+  std::vector<std::string> ids;
+  for (const nlohmann::json& id : *ids_field) {
+    if (!id.is_string()) {
+      return SetJsonError(res, 400, "invalid_argument", "every entry of ids must be a string");
+    }
+    ids.push_back(id.get<std::string>());
+  }
+  absl::StatusOr<size_t> acked = broker_->Acknowledge(admitted->client_id, ids);
+  if (!acked.ok()) return SetJsonError(res, acked.status());
+  stats_.acks.fetch_add(*acked, std::memory_order_relaxed);
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(nlohmann::json({{"acked", *acked}}).dump(), "application/json");
+}
+
+void HttpEdge::HandleSendUp(const httplib::Request& req, httplib::Response& res) {
+  const std::optional<Admission> admitted = AdmitClient(req, res);
+  if (!admitted.has_value()) return;
+  std::optional<nlohmann::json> body = AdmitUpstream(*admitted, req, res);
+  if (!body.has_value()) return;
+  std::string fields[2];  // event, data
+  const char* names[2] = {"event", "data"};
+  for (int i = 0; i < 2; ++i) {
+    auto field = body->find(names[i]);
+    if (field == body->end() || field->is_null()) continue;
+    if (!field->is_string()) {
+      return SetJsonError(res, 400, "invalid_argument",
+                          absl::StrCat("\"", names[i], "\" must be a string"));
+    }
+    fields[i] = field->get<std::string>();
+  }
+  absl::StatusOr<std::string> id =
+      broker_->ReceiveFromClient(admitted->client_id, fields[0], fields[1]);
+  if (!id.ok()) return SetJsonError(res, id.status());
+  stats_.client_messages.fetch_add(1, std::memory_order_relaxed);
+  res.status = 202;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(nlohmann::json({{"id", *id}}).dump(), "application/json");
 }
 
 absl::Status HttpEdge::Start() {

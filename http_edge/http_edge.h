@@ -16,6 +16,7 @@
 #include "auth/client_authenticator.h"
 #include "broker/broker.h"
 #include "broker/clock.h"
+#include "broker/rate_limiter.h"
 #include "http_edge/cors_policy.h"
 #include "http_edge/edge_stats.h"
 #include "http_edge/server/accept_loop.h"
@@ -25,6 +26,7 @@
 #include "http_edge/sse/stream_memory.h"
 #include "http_edge/sse/stream_slot.h"
 #include "logging/logger.h"
+#include "nlohmann/json.hpp"
 
 namespace pushbroker {
 
@@ -63,6 +65,12 @@ struct HttpEdgeOptions {
   absl::Duration poll_default_timeout = absl::Seconds(25);
   absl::Duration poll_max_timeout = absl::Seconds(60);
   bool demo_page = true;  // serve the demo page at GET /
+  // What pages send back (POST /v1/ack, /v1/messages): the largest body,
+  // and a token bucket per client shared by both.
+  size_t max_upstream_bytes = 8 * 1024;
+  double upstream_rate_per_client = 20;
+  double upstream_burst_per_client = 40;
+  size_t upstream_max_clients = 100000;  // rate buckets kept at once
   // With client tokens on, the cookie a browser may carry its token in.
   std::string client_token_cookie = "pb_token";
   // Null: accept4(). A seam for tests that inject accept() errors.
@@ -116,6 +124,14 @@ class HttpEdge {
   std::string TokenOf(const httplib::Request& req) const;
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandlePoll(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/ack: the page acknowledges message ids.
+  void HandleAck(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/messages: the page sends a message up to the backends.
+  void HandleSendUp(const httplib::Request& req, httplib::Response& res);
+  // What both upstream endpoints check after admission: body size, JSON,
+  // and the client's rate. nullopt: `res` holds the error.
+  std::optional<nlohmann::json> AdmitUpstream(const Admission& admission,
+                                              const httplib::Request& req, httplib::Response& res);
   // The answer to a stream the store cannot open now (UNAVAILABLE).
   void AskToComeBack(httplib::Response& res, const absl::Status& why);
   // Takes one of --max_connections, or answers 503.
@@ -131,6 +147,7 @@ class HttpEdge {
   const ClientAuthenticator* const auth_;
   const Clock* const clock_;
   const CorsPolicy cors_;
+  RateLimiter upstream_rate_;
   EdgeStats stats_;
   StreamMemory stream_memory_;
   StreamSlots slots_;  // SSE streams and waiting polls, against --max_connections

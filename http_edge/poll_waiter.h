@@ -22,6 +22,7 @@ class PollWaiter final : public StreamSink {
  public:
   void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
+  const char* transport() const override { return "poll"; }
 
   // Waits until something was delivered, the broker closed the waiter, or
   // `timeout` passed; gives up early once `stopping` is set, or when the

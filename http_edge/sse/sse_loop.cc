@@ -37,10 +37,12 @@ std::optional<uint64_t> BytesAcked(int fd) {
 }  // namespace
 
 SseLoop::SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-                 EdgeStats* stats, StreamMemory* memory, const Clock* clock)
+                 WrittenCallback on_written, EdgeStats* stats, StreamMemory* memory,
+                 const Clock* clock)
     : options_(options),
       on_closed_(std::move(on_closed)),
       on_confirmed_(std::move(on_confirmed)),
+      on_written_(std::move(on_written)),
       stats_(stats),
       memory_(memory),
       clock_(clock) {}
@@ -225,6 +227,9 @@ void SseLoop::AccountWritten(Connection& connection, size_t written, absl::Time 
     }
     if (front.through_offset != 0) {
       connection.unconfirmed.emplace_back(connection.written, front.through_offset);
+    }
+    if (front.first_offset != 0 && on_written_) {
+      on_written_(connection.stream, front.first_offset, front.through_offset);
     }
     connection.outbox_bytes -= front.bytes.size();
     memory_->Release(front.bytes.size());

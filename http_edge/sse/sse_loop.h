@@ -44,17 +44,22 @@ struct SseLoopOptions {
 // everything else happens on the loop's own thread. The callbacks run on the
 // loop thread and must not block: the close callback once per adopted
 // stream, the confirmed callback whenever the peer's TCP has acknowledged
-// the bytes of events through a higher mailbox offset than before.
+// the bytes of events through a higher mailbox offset than before, the
+// written callback when a chunk holding messages was written in full.
 class SseLoop {
  public:
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
   using ConfirmedCallback = std::function<void(const std::shared_ptr<SseStream>&, uint64_t offset)>;
+  // The bytes of the stream's messages `first`..`through` were written in
+  // full (handed to the kernel).
+  using WrittenCallback =
+      std::function<void(const std::shared_ptr<SseStream>&, uint64_t first, uint64_t through)>;
 
   // `stats`, `memory` and `clock` must outlive the loop. The clock times
   // heartbeats, stalls, closes and token expiry; epoll_wait() still sleeps
   // in real time, at most a second at once.
   SseLoop(SseLoopOptions options, ClosedCallback on_closed, ConfirmedCallback on_confirmed,
-          EdgeStats* stats, StreamMemory* memory, const Clock* clock);
+          WrittenCallback on_written, EdgeStats* stats, StreamMemory* memory, const Clock* clock);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
   ~SseLoop();
@@ -127,6 +132,7 @@ class SseLoop {
   const SseLoopOptions options_;
   const ClosedCallback on_closed_;
   const ConfirmedCallback on_confirmed_;
+  const WrittenCallback on_written_;
   EdgeStats* const stats_;
   StreamMemory* const memory_;
   const Clock* const clock_;

@@ -45,11 +45,12 @@ bool SseStream::QueueMessageLocked(const Message& message) {
   queued_through_ = message.id.offset;
   EnqueueLocked(OutChunk{EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event,
                                                     message.payload->data)),
-                         message.published_at, message.id.offset});
+                         message.published_at, message.id.offset, message.id.offset});
   return false;
 }
 
-void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch) {
+void SseStream::Prime(std::string opening_chunks, uint64_t replayed_from, uint64_t replayed_through,
+                      uint64_t epoch) {
   bool wake;
   {
     absl::MutexLock lock(&mu_);
@@ -59,8 +60,8 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_through, uin
       queued_bytes_ += opening_chunks.size();
       memory_->Add(opening_chunks.size());
       opening_bytes_ = opening_chunks.size();
-      queued_.push_front(
-          OutChunk{std::move(opening_chunks), absl::InfinitePast(), replayed_through});
+      queued_.push_front(OutChunk{std::move(opening_chunks), absl::InfinitePast(), replayed_through,
+                                  replayed_from});
     }
     queued_through_ = replayed_through;
     priming_ = false;

@@ -29,6 +29,9 @@ struct OutChunk {
   // The highest mailbox offset whose event these bytes complete (0: none).
   // Once the peer acknowledges them, the client has the messages through it.
   uint64_t through_offset = 0;
+  // The lowest mailbox offset whose event these bytes hold in full (0:
+  // none): once written, messages first_offset..through_offset are delivered.
+  uint64_t first_offset = 0;
 };
 
 // Safe for concurrent access from multiple threads. Until Prime() the
@@ -58,13 +61,15 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   // Queues the opening chunks (retry advice, reset notice, replay) and goes
   // live. `replayed_through` is the last offset the replay covered (0: none);
   // `epoch` is the mailbox epoch the stream's ids belong to.
-  void Prime(std::string opening_chunks, uint64_t replayed_through, uint64_t epoch)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // `replayed_from` is the first offset the opening holds (0: none).
+  void Prime(std::string opening_chunks, uint64_t replayed_from, uint64_t replayed_through,
+             uint64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
   // The mailbox epoch given to Prime (0 before).
   uint64_t epoch() const ABSL_LOCKS_EXCLUDED(mu_);
 
   void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
+  const char* transport() const override { return "sse"; }
 
   // When the client's token expires (InfiniteFuture when there is none). The
   // loop then calls EndForExpiredToken().

@@ -24,6 +24,7 @@ class RecordingSink final : public StreamSink {
     absl::MutexLock lock(&mu_);
     delivered_.push_back(message.payload->data);
   }
+  const char* transport() const override { return "sse"; }
   void Close(CloseCause cause, uint32_t retry_ms) override {
     absl::MutexLock lock(&mu_);
     closed_ = true;

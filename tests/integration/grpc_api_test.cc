@@ -324,7 +324,7 @@ TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
   for (const auto& method : broker->service(0).method()) methods.push_back(method.name());
   EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe",
                                                "Unsubscribe", "GetClient", "History", "Disconnect",
-                                               "DeleteClient", "IssueClientToken"}));
+                                               "DeleteClient", "IssueClientToken", "Watch"}));
 }
 
 TEST_F(GrpcApiTest, PushctlPublishesAndReads) {

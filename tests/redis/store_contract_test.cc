@@ -36,6 +36,7 @@ class RecordingSink final : public StreamSink {
     ids_.push_back(message.id.ToString());
     data_.push_back(message.payload->data);
   }
+  const char* transport() const override { return "sse"; }
   void Close(CloseCause cause, uint32_t) override {
     absl::MutexLock lock(&mu_);
     closed_ = true;

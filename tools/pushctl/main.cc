@@ -10,6 +10,9 @@
 //   pushctl disconnect CLIENT [--retry_ms=N]
 //   pushctl delete CLIENT
 //   pushctl tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]
+//   pushctl watch [--kinds=online,delivered,...] [--group=G] [--after=ID] [--watch_client=ID]
+//           [--count=N] [--duration=D]              (one JSON line per event)
+//   pushctl publish ... --wait_for=delivered|acked [--wait_timeout=5s]
 //
 // Responses print as JSON; errors print the gRPC status and exit 1.
 #include <cstdlib>
@@ -34,6 +37,7 @@
 #include "pushbroker/v1/broker.grpc.pb.h"
 #include "tools/flags_usage.h"
 #include "tools/pushctl/tail.h"
+#include "tools/pushctl/watch.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "The broker's gRPC address, host:port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
@@ -54,13 +58,24 @@ ABSL_FLAG(std::string, event, "", "publish: SSE event type.");
 ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(), "publish: message TTL (0: the broker's).");
 ABSL_FLAG(std::string, idempotency_key, "", "publish: retries with this key append nothing.");
 ABSL_FLAG(bool, return_ids, false, "publish: list each recipient's id.");
-ABSL_FLAG(std::string, after, "", "history, tail: messages after this id.");
+ABSL_FLAG(std::string, wait_for, "none",
+          "publish: answer once the message was delivered (delivered) or acknowledged (acked) "
+          "by every recipient, or wait_timeout passed.");
+ABSL_FLAG(absl::Duration, wait_timeout, absl::ZeroDuration(),
+          "publish: the longest wait with --wait_for (0: the broker's default, 5 s).");
+ABSL_FLAG(std::string, kinds, "", "watch: comma-separated event kinds (empty: all).");
+ABSL_FLAG(std::string, group, "",
+          "watch: share events with the other watchers of this group (each confirmed once "
+          "printed).");
+ABSL_FLAG(std::string, watch_client, "", "watch: only this client's events.");
+ABSL_FLAG(std::string, after, "", "history, tail: messages after this id; watch: events after it.");
 ABSL_FLAG(uint32_t, limit, 0, "history: at most this many (0: the broker's default).");
 ABSL_FLAG(uint32_t, retry_ms, 0, "disconnect: reconnect delay to advise (0: the broker's).");
 ABSL_FLAG(bool, json, false, "publish, publish-stream: the input is a PublishRequest in JSON.");
 ABSL_FLAG(std::string, http, "http://localhost:8080", "tail: the broker's HTTP edge.");
-ABSL_FLAG(uint32_t, count, 0, "tail: stop after this many events (0: never).");
-ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(), "tail: stop after this long (0: never).");
+ABSL_FLAG(uint32_t, count, 0, "tail, watch: stop after this many events (0: never).");
+ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(),
+          "tail, watch: stop after this long (0: never).");
 
 namespace {
 
@@ -112,15 +127,21 @@ int Print(const grpc::Status& status, const google::protobuf::Message& response)
   return 0;
 }
 
-// Every call carries the deadline and, when one is given, the API key.
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout))));
+// The API key, when one is given.
+void AddApiKey(grpc::ClientContext& context) {
   std::string key = absl::GetFlag(FLAGS_api_key);
   if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr)
     key = std::getenv("PUSHCTL_API_KEY");
   if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+}
+
+// Every call carries the deadline (plus `extra`, a wait the call asks
+// for) and, when one is given, the API key.
+void SetDeadline(grpc::ClientContext& context, absl::Duration extra = absl::ZeroDuration()) {
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout) + extra)));
+  AddApiKey(context);
 }
 
 // A PublishRequest from the target flags and `data`, or from JSON when --json
@@ -160,6 +181,21 @@ bool BuildRequest(const std::string& data, pushbroker::v1::PublishRequest& reque
   request.set_event(absl::GetFlag(FLAGS_event));
   request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
   request.set_return_ids(absl::GetFlag(FLAGS_return_ids));
+  const std::string wait_for = absl::GetFlag(FLAGS_wait_for);
+  if (wait_for == "delivered") {
+    request.set_wait_for(pushbroker::v1::RECEIPT_DELIVERED);
+  } else if (wait_for == "acked") {
+    request.set_wait_for(pushbroker::v1::RECEIPT_ACKED);
+  } else if (wait_for != "none" && !wait_for.empty()) {
+    error = "--wait_for must be none, delivered or acked";
+    return false;
+  }
+  const absl::Duration wait_timeout = absl::GetFlag(FLAGS_wait_timeout);
+  if (wait_timeout > absl::ZeroDuration()) {
+    request.mutable_wait_timeout()->set_seconds(absl::ToInt64Seconds(wait_timeout));
+    request.mutable_wait_timeout()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(
+        wait_timeout - absl::Seconds(absl::ToInt64Seconds(wait_timeout)))));
+  }
   const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
   if (ttl > absl::ZeroDuration()) {
     request.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
@@ -177,7 +213,13 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
       args[0] == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {}) : args[0];
   if (!BuildRequest(input, request, error)) return Fail(error);
   grpc::ClientContext context;
-  SetDeadline(context);
+  // A wait adds its own time to the deadline (the broker's default is 5 s).
+  const absl::Duration wait = request.wait_for() == pushbroker::v1::RECEIPT_NONE
+                                  ? absl::ZeroDuration()
+                                  : absl::Seconds(request.wait_timeout().seconds()) +
+                                        absl::Nanoseconds(request.wait_timeout().nanos()) +
+                                        absl::Seconds(5);
+  SetDeadline(context, wait);
   pushbroker::v1::PublishResponse response;
   return Print(stub.Publish(&context, request, &response), response);
 }
@@ -185,10 +227,7 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
 // One publish per stdin line over PublishStream; a JSON line per response.
 int PublishStream(Broker::Stub& stub) {
   grpc::ClientContext context;
-  std::string key = absl::GetFlag(FLAGS_api_key);
-  if (key.empty() && std::getenv("PUSHCTL_API_KEY") != nullptr)
-    key = std::getenv("PUSHCTL_API_KEY");
-  if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+  AddApiKey(context);
   auto stream = stub.PublishStream(&context);
   size_t answered = 0;
   std::thread reader([&] {
@@ -246,7 +285,10 @@ void SetUpUsage() {
       "  subscribe CLIENT TOPIC | unsubscribe CLIENT TOPIC\n"
       "  get CLIENT | history CLIENT [--after=ID] [--limit=N]\n"
       "  disconnect CLIENT [--retry_ms=N] | delete CLIENT\n"
-      "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]",
+      "  tail CLIENT [--http=http://localhost:8080] [--after=ID] [--count=N] [--duration=D]\n"
+      "  watch [--kinds=online,offline,...] [--group=G] [--after=ID] [--watch_client=ID] "
+      "[--count=N] [--duration=D]\n"
+      "  publish ... --wait_for=delivered|acked [--wait_timeout=5s]   prints delivered/acked",
       "tools/pushctl/");
 }
 
@@ -317,6 +359,23 @@ int RunTail(const std::vector<std::string>& args) {
   return pushbroker::Tail(tail);
 }
 
+int RunWatch(Broker::Stub& stub, const std::vector<std::string>& args) {
+  if (!args.empty()) return Fail("watch takes no arguments; see --help");
+  pushbroker::WatchCommandOptions options;
+  for (absl::string_view kind :
+       absl::StrSplit(absl::GetFlag(FLAGS_kinds), ',', absl::SkipEmpty())) {
+    options.kinds.emplace_back(kind);
+  }
+  options.group = absl::GetFlag(FLAGS_group);
+  options.after_id = absl::GetFlag(FLAGS_after);
+  options.client_id = absl::GetFlag(FLAGS_watch_client);
+  options.count = absl::GetFlag(FLAGS_count);
+  if (absl::GetFlag(FLAGS_duration) > absl::ZeroDuration()) {
+    options.duration = absl::GetFlag(FLAGS_duration);
+  }
+  return pushbroker::WatchEvents(stub, options, AddApiKey);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -327,6 +386,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(positional.begin() + 2, positional.end());
   auto stub = Broker::NewStub(OpenChannel());
   if (command == "tail") return RunTail(args);
+  if (command == "watch") return RunWatch(*stub, args);
   if (command == "publish") return Publish(*stub, args);
   if (command == "publish-stream") return PublishStream(*stub);
   if (command == "subscribe" || command == "unsubscribe") {

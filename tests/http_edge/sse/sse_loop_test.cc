@@ -43,7 +43,7 @@ class SseLoopTest : public ::testing::Test {
           absl::MutexLock lock(&mu_);
           confirmed_ = offset;
         },
-        &stats_, &memory_, &clock_);
+        /*on_written=*/nullptr, &stats_, &memory_, &clock_);
     ASSERT_THAT(loop_->Start(), IsOk());
   }
   void TearDown() override {
@@ -60,7 +60,7 @@ class SseLoopTest : public ::testing::Test {
     ::setsockopt(peer_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     auto stream = std::make_shared<SseStream>("alice", loop_.get(), 1 << 20, &memory_, clock_.Now(),
                                               StreamSlot());
-    stream->Prime(opening, /*replayed_through=*/0, /*epoch=*/7);
+    stream->Prime(opening, /*replayed_from=*/0, /*replayed_through=*/0, /*epoch=*/7);
     loop_->Adopt(stream, fds[0]);
     return stream;
   }

@@ -47,6 +47,7 @@ class SseStreamTest : public ::testing::Test {
   SseLoop loop_{SseLoopOptions{},
                 [](const std::shared_ptr<SseStream>&, StreamEnd) {},
                 [](const std::shared_ptr<SseStream>&, uint64_t) {},
+                /*on_written=*/nullptr,
                 &stats_,
                 &memory_,
                 &clock_};
@@ -57,7 +58,7 @@ TEST_F(SseStreamTest, LiveMessagesWaitForThePrimingAndGoAfterTheOpening) {
   stream->Deliver(MessageAt(3, "live"));
   EXPECT_EQ(TakeAll(*stream), "") << "nothing goes out before the opening";
 
-  stream->Prime("OPENING", /*replayed_through=*/2, /*epoch=*/7);
+  stream->Prime("OPENING", /*replayed_from=*/1, /*replayed_through=*/2, /*epoch=*/7);
   const std::string bytes = TakeAll(*stream);
   EXPECT_EQ(bytes.find("OPENING"), 0u);
   EXPECT_THAT(bytes, HasSubstr("id: 7-3\ndata: live\n"));
@@ -67,7 +68,7 @@ TEST_F(SseStreamTest, LiveMessagesWaitForThePrimingAndGoAfterTheOpening) {
 TEST_F(SseStreamTest, WhatTheReplayCoveredIsDroppedAsADuplicate) {
   auto stream = NewStream();
   stream->Deliver(MessageAt(4, "held, replayed"));
-  stream->Prime("OPENING", /*replayed_through=*/5, /*epoch=*/7);
+  stream->Prime("OPENING", /*replayed_from=*/1, /*replayed_through=*/5, /*epoch=*/7);
   stream->Deliver(MessageAt(5, "live, replayed"));
   stream->Deliver(MessageAt(6, "new"));
   stream->Deliver(MessageAt(6, "new again"));
@@ -79,7 +80,7 @@ TEST_F(SseStreamTest, WhatTheReplayCoveredIsDroppedAsADuplicate) {
 
 TEST_F(SseStreamTest, PastItsQueueLimitTheStreamAbortsAndHoldsNothing) {
   auto stream = NewStream(/*max_queued_bytes=*/1024);
-  stream->Prime("", 0, 7);
+  stream->Prime("", 0, 0, 7);
   for (uint64_t offset = 1; offset <= 20; ++offset) {
     stream->Deliver(MessageAt(offset, std::string(100, 'x')));
   }
@@ -93,14 +94,14 @@ TEST_F(SseStreamTest, PastItsQueueLimitTheStreamAbortsAndHoldsNothing) {
 
 TEST_F(SseStreamTest, TheOpeningDoesNotCountAgainstTheQueueLimit) {
   auto stream = NewStream(/*max_queued_bytes=*/1024);
-  stream->Prime(std::string(10000, 'r'), 0, 7);  // a long replay
+  stream->Prime(std::string(10000, 'r'), 0, 0, 7);  // a long replay
   stream->Deliver(MessageAt(1, "live"));
   EXPECT_FALSE(stream->overflowed());
 }
 
 TEST_F(SseStreamTest, CloseSendsRetryAdviceAndTheLastChunkOnce) {
   auto stream = NewStream();
-  stream->Prime("", 0, 7);
+  stream->Prime("", 0, 0, 7);
   stream->Close(CloseCause::kDisconnected, 4321);
   stream->Close(CloseCause::kDisconnected, 4321);
   SseStream::Batch batch;
