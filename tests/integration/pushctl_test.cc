@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/broker_fixture.h"
 #include "tests/support/child_process.h"
@@ -106,6 +107,54 @@ TEST_F(PushctlTest, TailStopsOnARefusedStream) {
                        " --duration=5s 2>&1"));
   EXPECT_EQ(status, 1);
   EXPECT_NE(out.find("HTTP 400"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace pushbroker::testing
+
+namespace pushbroker::testing {
+namespace {
+
+class PushctlWatchTest : public PushctlTest {};
+
+TEST_F(PushctlWatchTest, WatchPrintsEventsAsJsonLinesAndPublishPrintsTheReceipt) {
+  StartBroker();
+  // The watcher runs in the background and stops after two events.
+  CommandResult watched;
+  std::thread watcher([&] {
+    watched = RunCommand(absl::StrCat(PUSHCTL_PATH, " ", Target(),
+                                      " watch --kinds=delivered,client_message --group=ops "
+                                      "--count=2 --duration=20s"));
+  });
+  // Wait for the watch to be open before anything happens.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (app_->broker().events().watchers() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto stream = OpenStream("alice");
+  ASSERT_TRUE(WaitForStreams("alice", 1));
+  auto [out, status] = Run(absl::StrCat(PUSHCTL_PATH, " ", Target(),
+                                        " publish --client_id=alice --wait_for=delivered "
+                                        "--wait_timeout=5s hello"));
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["delivered"], 1);
+  ASSERT_TRUE(app_->broker().ReceiveFromClient("alice", "vote", "blue").ok());
+  watcher.join();
+  ASSERT_EQ(watched.exit_status, 0) << watched.output;
+  std::vector<nlohmann::json> events;
+  for (absl::string_view line : absl::StrSplit(watched.output, '\n', absl::SkipEmpty())) {
+    events.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(events.size(), 2u) << watched.output;
+  EXPECT_EQ(events[0]["kind"], "delivered");
+  EXPECT_EQ(events[0]["client_id"], "alice");
+  EXPECT_EQ(events[1]["kind"], "client_message");
+  EXPECT_EQ(events[1]["data"], "blue");
+
+  auto [bad, bad_status] =
+      Run(absl::StrCat(PUSHCTL_PATH, " ", Target(), " watch --kinds=teleported --count=1 2>&1"));
+  EXPECT_EQ(bad_status, 1);
+  EXPECT_NE(bad.find("teleported"), std::string::npos) << bad;
 }
 
 }  // namespace
