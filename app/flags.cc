@@ -191,6 +191,9 @@ ABSL_FLAG(uint32_t, max_watch_groups, pushbroker::WatchOptions{}.max_groups,
 ABSL_FLAG(uint64_t, watch_queue_bytes, pushbroker::WatchOptions{}.queue_bytes,
           "Watch: a watcher this many bytes of events behind (not reading) is cut with "
           "RESOURCE_EXHAUSTED; its group's events go to the others.");
+ABSL_FLAG(std::string, static_dir, "",
+          "Serve the files under this directory at /static/ (pages on the broker's own origin, "
+          "such as examples/vote/web); empty: none.");
 ABSL_FLAG(absl::Duration, max_wait_timeout, pushbroker::BrokerOptions{}.max_wait_timeout,
           "The longest wait_timeout a Publish may ask for with wait_for.");
 ABSL_FLAG(uint32_t, max_upstream_bytes, pushbroker::HttpEdgeOptions{}.max_upstream_bytes,
@@ -425,6 +428,7 @@ absl::StatusOr<HttpEdgeOptions> HttpEdgeOptionsFromFlags() {
   http.head_timeout = absl::GetFlag(FLAGS_http_head_timeout);
   http.max_pending_connections = absl::GetFlag(FLAGS_max_pending_connections);
   http.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body_bytes);
+  http.static_dir = absl::GetFlag(FLAGS_static_dir);
   http.max_upstream_bytes = absl::GetFlag(FLAGS_max_upstream_bytes);
   http.upstream_rate_per_client = absl::GetFlag(FLAGS_upstream_rate_per_client);
   http.upstream_burst_per_client =

@@ -12,7 +12,12 @@ bool CorsPolicy::Allows(const httplib::Request& req) const {
   if (!req.has_header("Origin")) return true;
   if (any_) return true;
   const std::string origin = req.get_header_value("Origin");
-  return std::find(origins_.begin(), origins_.end(), origin) != origins_.end();
+  if (std::find(origins_.begin(), origins_.end(), origin) != origins_.end()) return true;
+  // A page the broker serves itself (the demo, --static_dir): browsers send
+  // Origin with a same-origin POST, and it names the Host asked for.
+  const size_t scheme_end = origin.find("://");
+  return scheme_end != std::string::npos && req.has_header("Host") &&
+         origin.compare(scheme_end + 3, std::string::npos, req.get_header_value("Host")) == 0;
 }
 
 void CorsPolicy::AddHeaders(const httplib::Request& req, httplib::Response& res) const {

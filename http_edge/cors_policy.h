@@ -17,7 +17,8 @@ class CorsPolicy {
   // any. Empty: same-origin pages and non-browser clients only.
   explicit CorsPolicy(std::vector<std::string> origins);
 
-  // A request without an Origin header is not cross-origin and always passes.
+  // A request without an Origin header, or whose Origin names the Host it
+  // asked (a page the broker serves), is not cross-origin and always passes.
   bool Allows(const httplib::Request& req) const;
   // Adds the Access-Control-* headers for an allowed cross-origin request.
   void AddHeaders(const httplib::Request& req, httplib::Response& res) const;

@@ -488,6 +488,14 @@ void HttpEdge::HandleSendUp(const httplib::Request& req, httplib::Response& res)
 }
 
 absl::Status HttpEdge::Start() {
+  if (!options_.static_dir.empty()) {
+    // httplib refuses paths that climb out of the directory.
+    if (!server_.set_mount_point("/static", options_.static_dir)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--static_dir=", options_.static_dir, " is not a readable directory"));
+    }
+    server_.set_file_extension_and_mimetype_mapping("mjs", "text/javascript");
+  }
   for (auto& loop : loops_) {
     if (absl::Status started = loop->Start(); !started.ok()) {
       StopLoops();

@@ -65,6 +65,9 @@ struct HttpEdgeOptions {
   absl::Duration poll_default_timeout = absl::Seconds(25);
   absl::Duration poll_max_timeout = absl::Seconds(60);
   bool demo_page = true;  // serve the demo page at GET /
+  // Files under this directory are served at /static/ (a page on the
+  // broker's own origin needs no CORS); empty: none.
+  std::string static_dir;
   // What pages send back (POST /v1/ack, /v1/messages): the largest body,
   // and a token bucket per client shared by both.
   size_t max_upstream_bytes = 8 * 1024;

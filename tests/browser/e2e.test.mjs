@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   startBroker, startProxy, serveOrigin, launchChromium, publish, pushctl, until, demo,
+  startVoteBackend,
 } from "./harness.mjs";
 
 const ARTIFACT_DIR = process.env.ARTIFACT_DIR ?? "build/test-artifacts";
@@ -210,6 +211,72 @@ test("the long-poll fallback loses nothing across forced errors", { timeout: 900
   } finally {
     await close();
     await proxy.close();
+    await broker.stop();
+  }
+});
+
+test("the demo page acknowledges messages and sends one up; the publisher sees the receipt", { timeout: 60000 }, async () => {
+  const broker = await startBroker();
+  const { page, close } = await openPage(`${broker.url}/?client_id=alice&autoconnect=1&ack=1`);
+  try {
+    await until(page, () => window.pushDemo.state === "open");
+    const receipt = await pushctl(broker, "publish", "--client_id=alice", "--wait_for=acked",
+      "--wait_timeout=10s", "--", "please confirm");
+    assert.equal(receipt.acked, 1);
+    assert.equal(receipt.delivered, 1);
+    await until(page, () => window.pushDemo.acked.length === 1);
+    await page.fill("#send-data", "hello backend");
+    await page.click("#send");
+    await until(page, () => window.pushDemo.sent.length === 1);
+    const state = await demo(page);
+    assert.equal(state.sent[0].data, "hello backend");
+    assert.match(state.sent[0].id, /^[0-9a-f]+-\d+$/);
+  } finally {
+    await close();
+    await broker.stop();
+  }
+});
+
+test("the vote example: two pages vote, both see one tally, a backend crash loses no vote", { timeout: 120000 }, async () => {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const broker = await startBroker([`--static_dir=${path.join(here, "../../examples/vote/web")}`]);
+  let backend = startVoteBackend(broker);
+  const pages = [];
+  try {
+    await backend.watching();
+    for (const id of ["ann", "bob"]) {
+      pages.push(await openPage(`${broker.url}/static/index.html?client_id=${id}`));
+    }
+    for (const { page } of pages) {
+      await until(page, () => window.pushVote.tally !== null, undefined, 20000);
+    }
+    const vote = async (page, choice, times) => {
+      for (let i = 0; i < times; i++) await page.click(`#vote-${choice}`);
+    };
+    await vote(pages[0].page, "red", 3);
+    await vote(pages[1].page, "blue", 2);
+    for (const { page } of pages) {
+      await until(page, () => window.pushVote.tally.total === 5, undefined, 20000);
+    }
+    // The backend crashes; votes keep coming; a new backend counts them all once.
+    await backend.kill();
+    await vote(pages[0].page, "blue", 2);
+    await vote(pages[1].page, "red", 1);
+    backend = startVoteBackend(broker);
+    const expected = { red: 4, blue: 4 };
+    for (const [i, { page }] of pages.entries()) {
+      await until(page, () => window.pushVote.tally.total === 8, undefined, 30000);
+      const tally = await page.evaluate(() => window.pushVote.tally);
+      assert.deepEqual(tally.counts, expected);
+      assert.equal(await page.evaluate(() => window.pushVote.sent), [5, 3][i]);
+    }
+  } catch (error) {
+    fs.mkdirSync(ARTIFACT_DIR, { recursive: true });
+    fs.writeFileSync(path.join(ARTIFACT_DIR, "vote-backend.log"), backend.log());
+    throw error;
+  } finally {
+    for (const { close } of pages) await close();
+    await backend.kill();
     await broker.stop();
   }
 });

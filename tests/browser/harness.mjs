@@ -116,3 +116,31 @@ export async function until(page, predicate, arg, timeout = 10000) {
 }
 
 export const demo = (page) => page.evaluate(() => window.pushDemo);
+
+// Starts the vote example's backend against `broker`; stop() kills it as a
+// crash would (SIGKILL), so a restart shows what a crash loses.
+export function startVoteBackend(broker) {
+  const binary = process.env.VOTE_BACKEND ?? "build/vote-backend";
+  const proc = spawn(binary, [`--target=127.0.0.1:${broker.grpc}`, "--choices=red,blue"],
+    { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stdout.on("data", (chunk) => { log += chunk; });
+  proc.stderr.on("data", (chunk) => { log += chunk; });
+  return {
+    log: () => log,
+    // Resolves once its Watch is open (pages coming online are heard).
+    async watching(timeout = 20000) {
+      const deadline = Date.now() + timeout;
+      while (!log.includes("watching as a member")) {
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`vote-backend:\n${log}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async kill() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.on("exit", r));
+      proc.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

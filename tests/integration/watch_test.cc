@@ -250,6 +250,11 @@ TEST_F(WatchTest, UpstreamTakesTheClientTokenAndTheCorsPolicy) {
                  {{"Origin", "https://evil.example"}})
                 ->status,
             403);
+  // A page the broker serves itself posts with its own origin.
+  EXPECT_EQ(Post("/v1/messages?client_id=alice&token=" + alice, body,
+                 {{"Origin", absl::StrCat("http://127.0.0.1:", app_->http_port())}})
+                ->status,
+            202);
   auto allowed = Post("/v1/messages?client_id=alice&token=" + alice, body,
                       {{"Origin", "https://app.example"}});
   EXPECT_EQ(allowed->status, 202);
