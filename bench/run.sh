@@ -172,8 +172,8 @@ redis_load() {
 
 want() { [ $# -eq 0 ] || [[ " $* " == *" $scenario "* ]]; }
 selected=("$@")
-for scenario in hold fanout unicast publish replay storm soak evict history memory redis redis-cluster \
-  redis-roll redis-reach; do
+for scenario in hold fanout unicast publish replay storm soak evict history memory watch redis \
+  redis-cluster redis-roll redis-reach; do
   want "${selected[@]}" || continue
   echo "== $scenario" >&2
   case $scenario in
@@ -189,6 +189,16 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
     evict) bench --scenario=evict --mailboxes=1000000 --broadcasts=5 -- \
              --mailbox_memory_budget_bytes=268435456 --max_mailboxes=2000000 ;;
     history) bench --scenario=history --duration=10s --history_rate=90 ;;
+    # The way back: a group of 3 watchers sharing 200,000 delivery events
+    # (2,000 mailboxes of 100 messages, each read by one long poll); Publish
+    # waiting for RECEIPT_DELIVERED against a plain one; and the fan-out
+    # above with no watcher and with a watcher of every delivery.
+    watch)
+      bench --scenario=watch_group --clients=2000 --missed=100 -- --events_retention=1000000
+      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s
+      bench --scenario=wait_latency --samples=2000
+      bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s \
+        --watch_kinds=delivered ;;
     # Peak RSS against the budget: defaults filled with 1 KB messages, a 256 MiB
     # budget filled with 60 KB ones, and 1,000 streams that stop reading.
     memory)

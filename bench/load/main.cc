@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "bench/load/event_watcher.h"
 #include "bench/load/latency.h"
 #include "bench/load/probe.h"
 #include "bench/load/process_probe.h"
@@ -67,6 +68,11 @@ ABSL_FLAG(std::string, http_ports, "",
 ABSL_FLAG(std::string, grpc_targets, "",
           "roll: gRPC addresses of several replicas; a failed publish is retried on the next "
           "with its idempotency key (empty: --grpc_target)");
+ABSL_FLAG(std::string, watch_kinds, "",
+          "fanout: also hold a Watch on these kinds (comma-separated) during the run; "
+          "watch_group: the kinds the group watches");
+ABSL_FLAG(int, watchers, 3, "watch_group: members of the group");
+ABSL_FLAG(int, samples, 2000, "wait_latency: publishes of each kind");
 ABSL_FLAG(int, rate, 500, "roll: unicast publishes per second, spread over the streams' clients");
 ABSL_FLAG(int, client_offset, 0, "reach: the number of the first client (c<offset>...)");
 ABSL_FLAG(std::string, ready_file, "",
@@ -216,6 +222,16 @@ int Fanout() {
   const uint64_t broadcasts = static_cast<uint64_t>(duration / interval);
   std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> publish_errors{0};
+  // With --watch_kinds: a backend watching the run (delivery events must not
+  // slow the fan-out).
+  std::unique_ptr<EventWatcher> watcher;
+  if (const std::string kinds = absl::GetFlag(FLAGS_watch_kinds); !kinds.empty()) {
+    watcher = std::make_unique<EventWatcher>(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_grpc_target), grpc::InsecureChannelCredentials()),
+        absl::StrSplit(kinds, ',', absl::SkipEmpty()), "", nullptr);
+    watcher->Start();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
   const ProcessSample before = Broker();
   std::thread sender([&] {
     absl::Time next = absl::Now();
@@ -243,8 +259,130 @@ int Fanout() {
           {"max_ms", F(latency.QuantileMs(1.0))},
           {"reconnects", absl::StrCat(fleet.counters().connects - n)},
           {"rss_mib", F(after.rss_kib / 1024)},
-          {"threads", absl::StrCat(before.threads)}});
+          {"threads", absl::StrCat(before.threads)},
+          {"watch_events", absl::StrCat(watcher ? watcher->received() : 0)}});
   return publish_errors.load() == 0 && tally.received == expected ? 0 : 1;
+}
+
+// A group of watchers sharing delivery events: `clients` mailboxes of
+// `missed` messages each are filled first, then each is read by one long
+// poll (a poll's answer is delivered: one event per message), so the events
+// cost the broker little besides Watch itself. Events per second through
+// the group, and whether each reached exactly one member.
+int WatchGroup() {
+  const size_t clients = absl::GetFlag(FLAGS_clients);
+  const size_t per_client = absl::GetFlag(FLAGS_missed);
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  const LoadResult filled = publisher.RunStreams(
+      [&](uint64_t i, v1::PublishRequest* request) {
+        request->set_client_id(ClientId(i % clients));
+        request->set_data(StampedData(i + 1));
+      },
+      absl::GetFlag(FLAGS_publish_streams), clients * per_client, absl::Minutes(2));
+  SeenEvents seen;
+  std::vector<std::unique_ptr<EventWatcher>> members;
+  const std::string kinds = absl::GetFlag(FLAGS_watch_kinds).empty()
+                                ? std::string("delivered")
+                                : absl::GetFlag(FLAGS_watch_kinds);
+  for (int i = 0; i < absl::GetFlag(FLAGS_watchers); ++i) {
+    members.push_back(std::make_unique<EventWatcher>(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_grpc_target), grpc::InsecureChannelCredentials()),
+        absl::StrSplit(kinds, ',', absl::SkipEmpty()), "bench", &seen));
+    members.back()->Start();
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  auto total = [&] {
+    uint64_t sum = 0;
+    for (const auto& member : members) sum += member->received() - member->duplicates();
+    return sum;
+  };
+  const absl::Time start = absl::Now();
+  std::atomic<uint64_t> polled{0};
+  std::vector<std::thread> pollers;
+  for (int t = 0; t < 4; ++t) {
+    pollers.emplace_back([&, t] {
+      httplib::Client http("127.0.0.1", absl::GetFlag(FLAGS_http_port));
+      for (size_t c = t; c < clients; c += 4) {
+        auto res = http.Get(absl::StrCat("/v1/poll?client_id=", ClientId(c), "&timeout_ms=0"));
+        if (res && res->status == 200) polled.fetch_add(1);
+      }
+    });
+  }
+  for (auto& poller : pollers) poller.join();
+  const uint64_t expected = filled.acknowledged;
+  absl::Time last_growth = absl::Now();
+  uint64_t last_total = 0;
+  while (absl::Now() - last_growth < absl::Seconds(3) && last_total < expected) {
+    absl::SleepFor(absl::Milliseconds(5));
+    if (const uint64_t now_total = total(); now_total != last_total) {
+      last_total = now_total;
+      last_growth = absl::Now();
+    }
+  }
+  const uint64_t unique = total();
+  const double seconds = absl::ToDoubleSeconds(last_growth - start);
+  std::vector<std::string> shares;
+  uint64_t duplicates = 0;
+  for (const auto& member : members) {
+    shares.push_back(absl::StrCat(member->received()));
+    duplicates += member->duplicates();
+  }
+  for (auto& member : members) member->Stop();
+  Result("watch_group", {{"clients", absl::StrCat(clients)},
+                         {"polled", absl::StrCat(polled.load())},
+                         {"watchers", absl::StrCat(members.size())},
+                         {"events", absl::StrCat(unique)},
+                         {"seconds", F(seconds, 2)},
+                         {"events_per_s", F(unique / seconds, 0)},
+                         {"lost", absl::StrCat(expected > unique ? expected - unique : 0)},
+                         {"duplicates", absl::StrCat(duplicates)},
+                         {"shares", absl::StrJoin(shares, "/")}});
+  return unique == expected && duplicates == 0 ? 0 : 1;
+}
+
+// The round trip of a plain unary Publish to an online client against one
+// that waits for RECEIPT_DELIVERED, alternating, one at a time.
+int WaitLatency() {
+  Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
+  uint64_t received = 0;
+  SseFleet fleet(Fleet(), [&](size_t, const SseEvent& event, absl::Time) {
+    if (event.type == "message") ++received;
+  });
+  fleet.Add("waiting-client");
+  ConnectAll(fleet, absl::Seconds(10));
+  LatencyLog plain;
+  LatencyLog waiting;
+  uint64_t not_delivered = 0;
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    const int samples = absl::GetFlag(FLAGS_samples);
+    for (int i = 0; i < 2 * samples; ++i) {
+      v1::PublishRequest request;
+      request.set_client_id("waiting-client");
+      request.set_data(StampedData(i + 1));
+      const bool wait = i % 2 == 1;
+      if (wait) {
+        request.set_wait_for(v1::RECEIPT_DELIVERED);
+        request.mutable_wait_timeout()->set_seconds(5);
+      }
+      v1::PublishResponse response;
+      const absl::Time sent = absl::Now();
+      if (!publisher.Publish(request, &response).ok()) continue;
+      (wait ? waiting : plain).Add(absl::ToUnixNanos(sent), absl::Now());
+      if (wait && response.delivered() != 1) ++not_delivered;
+    }
+    done = true;
+  });
+  fleet.RunUntil([&] { return done.load(); }, absl::Now() + absl::Seconds(120));
+  sender.join();
+  Result("wait_latency", {{"samples", absl::StrCat(plain.count())},
+                          {"plain_p50_ms", F(plain.QuantileMs(0.5), 3)},
+                          {"plain_p99_ms", F(plain.QuantileMs(0.99), 3)},
+                          {"delivered_p50_ms", F(waiting.QuantileMs(0.5), 3)},
+                          {"delivered_p99_ms", F(waiting.QuantileMs(0.99), 3)},
+                          {"added_p99_ms", F(waiting.QuantileMs(0.99) - plain.QuantileMs(0.99), 3)},
+                          {"not_delivered", absl::StrCat(not_delivered)}});
+  return not_delivered == 0 ? 0 : 1;
 }
 
 int Unicast() {
@@ -919,7 +1057,9 @@ int main(int argc, char** argv) {
                                                       {"memory", Memory},
                                                       {"roll", Roll},
                                                       {"reach", Reach},
-                                                      {"broadcast_once", BroadcastOnce}};
+                                                      {"broadcast_once", BroadcastOnce},
+                                                      {"watch_group", WatchGroup},
+                                                      {"wait_latency", WaitLatency}};
   auto it = scenarios.find(scenario);
   if (it == scenarios.end()) {
     std::fprintf(stderr, "unknown --scenario=%s\n", scenario.c_str());
