@@ -90,6 +90,20 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<Logger> logger,
       api_keys_(std::move(api_keys)),
       store_(std::move(store)) {
   broker_ = std::make_unique<Broker>(options_.broker, store_.get(), &clock_);
+  if (options_.store == "redis") {
+    // Watch events cross replicas through Redis; started once serving.
+    auto* redis_store = static_cast<redis::RedisMailboxStore*>(store_.get());
+    Broker* broker = broker_.get();
+    relay_ = std::make_unique<redis::RedisEventRelay>(
+        redis::EventRelayOptions{options_.broker.replica, options_.broker.watch.retention_count},
+        redis_store->router(), [broker] { return broker->LocalWants(); },
+        [broker](BrokerEvent event) { broker->ReceiveRemoteEvent(std::move(event)); });
+    redis::RedisEventRelay* relay = relay_.get();
+    broker_->SetEventRelay(
+        EventRelayHooks{[relay](const BrokerEvent& event) { relay->Publish(event); },
+                        [relay](EventKind kind) { return relay->FleetWants(kind); },
+                        [relay] { relay->AdvertiseSoon(); }});
+  }
   grpc_ = std::make_unique<GrpcServer>(options_.grpc, broker_.get(), logger_.get(), auth_.get(),
                                        api_keys_.get());
   http_ =
@@ -169,6 +183,7 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
                                    {"admin_port", app->admin_port()}});
   app->janitor_ = std::thread([raw = app.get()] { raw->JanitorLoop(); });
   app->events_ticker_ = std::thread([raw = app.get()] { raw->EventsLoop(); });
+  if (app->relay_) app->relay_->Start();
   {
     absl::MutexLock lock(&app->mu_);
     app->ready_ = true;
@@ -200,6 +215,7 @@ BrokerApp::~BrokerApp() {
   admin_.reset();
   http_.reset();
   grpc_.reset();
+  relay_.reset();  // uses the store's router and calls the broker
   store_.reset();
 }
 

@@ -22,6 +22,7 @@
 #include "http_edge/http_edge.h"
 #include "logging/logger.h"
 #include "metrics/metrics_registry.h"
+#include "redis/event_relay.h"
 #include "redis/redis_mailbox_store.h"
 
 namespace pushbroker {
@@ -104,6 +105,7 @@ class BrokerApp {
   std::unique_ptr<ApiKeys> api_keys_;
   std::unique_ptr<MailboxStore> store_;
   std::unique_ptr<Broker> broker_;
+  std::unique_ptr<redis::RedisEventRelay> relay_;  // with store "redis"
   std::unique_ptr<GrpcServer> grpc_;
   std::unique_ptr<HttpEdge> http_;
   MetricsRegistry metrics_;

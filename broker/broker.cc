@@ -77,6 +77,7 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request, Publi
   std::shared_ptr<ReceiptWaits::Wait> waiting;
   if (wait != nullptr) {
     waiting = receipts_.Begin(recipients, wait->want, now + wait->timeout, std::move(wait->done));
+    if (relay_.wants_changed) relay_.wants_changed();  // receipts may come from other replicas
   }
   absl::StatusOr<std::vector<AppendedMessage>> appended_or =
       store_->Append(recipients, std::move(payload), now, expires, request.idempotency_key);
@@ -255,13 +256,13 @@ absl::StatusOr<OpenedStream> Broker::OpenStream(const std::string& client_id,
   stats_.streams_opened.fetch_add(1, std::memory_order_relaxed);
   bool came_online = false;
   const size_t streams = presence_.Opened(client_id, &came_online);
-  if (came_online && events_.Wants(EventKind::kOnline)) {
+  if (came_online && Wants(EventKind::kOnline)) {
     BrokerEvent online;
     online.streams = static_cast<uint32_t>(streams);
     online.transport = sink->transport();
     Emit(EventKind::kOnline, client_id, std::move(online));
   }
-  if (events_.Wants(EventKind::kStreamOpened)) {
+  if (Wants(EventKind::kStreamOpened)) {
     BrokerEvent opened;
     opened.streams = static_cast<uint32_t>(streams);
     opened.transport = sink->transport();
@@ -287,7 +288,7 @@ void Broker::UnregisterStream(const std::string& client_id, const StreamSink* si
   // A stream's end counts as activity: the idle TTL runs from here.
   store_->ReleaseStream(client_id, now);
   const size_t streams = presence_.Closed(client_id, now);
-  if (events_.Wants(EventKind::kStreamClosed)) {
+  if (Wants(EventKind::kStreamClosed)) {
     BrokerEvent closed;
     closed.streams = static_cast<uint32_t>(streams);
     closed.transport = sink->transport();
@@ -301,14 +302,41 @@ std::string Broker::Emit(EventKind kind, const std::string& client_id, BrokerEve
   event.client_id = client_id;
   event.at = clock_->Now();
   event.replica = options_.replica;
+  // A client's message is always kept: its id is the page's answer.
+  if (relay_.publish && (kind == EventKind::kClientMessage || relay_.fleet_wants(kind))) {
+    relay_.publish(event);
+  }
+  if (kind != EventKind::kClientMessage && !events_.Wants(kind)) return "";
   return events_.Emit(std::move(event));
+}
+
+void Broker::ReceiveRemoteEvent(BrokerEvent event) {
+  if (event.kind == EventKind::kDelivered || event.kind == EventKind::kAcked) {
+    if (std::optional<MessageId> id = MessageId::Parse(event.message_id); id.has_value()) {
+      if (event.kind == EventKind::kDelivered) {
+        receipts_.Delivered(event.client_id, id->epoch, id->offset, id->offset);
+      } else {
+        receipts_.Acked(event.client_id, *id);
+      }
+    }
+  }
+  if (events_.Wants(event.kind)) events_.Emit(std::move(event));
+}
+
+EventKindSet Broker::LocalWants() const {
+  EventKindSet wants = events_.wanted();
+  if (receipts_.active()) {
+    wants.Add(EventKind::kDelivered);
+    wants.Add(EventKind::kAcked);
+  }
+  return wants;
 }
 
 void Broker::ReportDelivered(const std::string& client_id, uint64_t epoch, uint64_t first,
                              uint64_t through, const char* transport) {
   if (first == 0 || through < first) return;
   receipts_.Delivered(client_id, epoch, first, through);
-  if (!events_.Wants(EventKind::kDelivered)) return;
+  if (!Wants(EventKind::kDelivered)) return;
   for (uint64_t offset = first; offset <= through; ++offset) {
     BrokerEvent delivered;
     delivered.message_id = MessageId{epoch, offset}.ToString();
@@ -345,7 +373,7 @@ absl::StatusOr<size_t> Broker::Acknowledge(const std::string& client_id,
   for (const MessageId& id : parsed) {
     if (id.offset > highest.offset) highest = id;
     receipts_.Acked(client_id, id);
-    if (events_.Wants(EventKind::kAcked)) {
+    if (Wants(EventKind::kAcked)) {
       BrokerEvent acked;
       acked.message_id = id.ToString();
       Emit(EventKind::kAcked, client_id, std::move(acked));
@@ -371,7 +399,7 @@ absl::StatusOr<std::string> Broker::ReceiveFromClient(const std::string& client_
 void Broker::TickEvents() {
   const absl::Time now = clock_->Now();
   for (const std::string& client_id : presence_.TakeOffline(now)) {
-    if (events_.Wants(EventKind::kOffline)) Emit(EventKind::kOffline, client_id);
+    if (Wants(EventKind::kOffline)) Emit(EventKind::kOffline, client_id);
   }
   receipts_.Tick(now);
   events_.Tick();

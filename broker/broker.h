@@ -55,6 +55,14 @@ struct PublishWait {
   std::function<void(ReceiptCounts)> done;
 };
 
+// How events travel to the other replicas (the Redis store's relay). All
+// three are set together, before the broker serves.
+struct EventRelayHooks {
+  std::function<void(const BrokerEvent&)> publish;  // to the other replicas
+  std::function<bool(EventKind)> fleet_wants;       // another replica wants this kind
+  std::function<void()> wants_changed;              // tell the fleet now (a wait began)
+};
+
 // Where a new stream starts: an optional reset notice, then `replay` in
 // offset order. The stream is already registered for live messages; it
 // drops live ones whose offset is at most the last replayed.
@@ -149,6 +157,15 @@ class Broker {
   void TickEvents();
   // Completes every waiting publish with what it has (shutdown).
   void EndWaits() { receipts_.Tick(absl::InfiniteFuture()); }
+  // Before serving: events seen here also go to other replicas through
+  // `hooks`, and ReceiveRemoteEvent takes theirs.
+  void SetEventRelay(EventRelayHooks hooks) { relay_ = std::move(hooks); }
+  // An event another replica saw: receipts for waiting publishes, and the
+  // local watchers.
+  void ReceiveRemoteEvent(BrokerEvent event);
+  // The kinds this replica wants from the others: its watchers' and, while
+  // a publish waits, receipts.
+  EventKindSet LocalWants() const;
   WatchHub& events() { return events_; }
   const ReceiptWaits& receipts() const { return receipts_; }
   // Every live stream on this process, to close them one by one (drain).
@@ -169,7 +186,12 @@ class Broker {
   // Moves the request's event and data into the payload.
   // With `wait`, registers it before the append and gives it the ids after.
   absl::StatusOr<PublishResult> PublishOnce(PublishRequest& request, PublishWait* wait);
-  // Stamps and appends an event to the log; returns its id.
+  // Whether an event of `kind` is wanted here or by another replica.
+  bool Wants(EventKind kind) const {
+    return events_.Wants(kind) || (relay_.fleet_wants && relay_.fleet_wants(kind));
+  }
+  // Stamps and appends an event to the log (and relays it to the replicas
+  // that want it); returns its id.
   std::string Emit(EventKind kind, const std::string& client_id, BrokerEvent event = {});
   absl::Status ValidatePublish(const PublishRequest& request) const;
 
@@ -182,6 +204,7 @@ class Broker {
   WatchHub events_;
   PresenceTracker presence_;
   ReceiptWaits receipts_;
+  EventRelayHooks relay_;  // set before serving; empty: one replica
 };
 
 }  // namespace pushbroker

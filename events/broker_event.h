@@ -34,6 +34,9 @@ std::optional<EventKind> ParseEventKind(absl::string_view name);
 class EventKindSet {
  public:
   static EventKindSet All() { return EventKindSet((1u << kEventKindCount) - 1); }
+  static EventKindSet FromBits(uint32_t bits) {
+    return EventKindSet(bits & ((1u << kEventKindCount) - 1));
+  }
   EventKindSet() = default;
 
   bool Has(EventKind kind) const { return (bits_ >> static_cast<unsigned>(kind)) & 1u; }

@@ -88,6 +88,10 @@ class WatchHub {
   bool Wants(EventKind kind) const {
     return (wanted_.load(std::memory_order_relaxed) >> static_cast<unsigned>(kind)) & 1u;
   }
+  // Every kind Wants() says yes to.
+  EventKindSet wanted() const {
+    return EventKindSet::FromBits(wanted_.load(std::memory_order_relaxed));
+  }
   // Appends the event (setting its id) and wakes the watchers it concerns.
   // Returns the id.
   std::string Emit(BrokerEvent event) ABSL_LOCKS_EXCLUDED(mu_);

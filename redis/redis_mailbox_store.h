@@ -124,6 +124,8 @@ class RedisMailboxStore final : public MailboxStore {
   // Whether the store talks to a Redis Cluster (false until known).
   bool cluster() const { return router_->cluster(); }
   const std::string& replica_id() const { return options_.replica_id; }
+  // The router the store talks through (the event relay shares it).
+  RedisRouter* router() { return router_.get(); }
   // Renews this process's leases as of `now` (tests move their clock).
   void RenewLeasesForTesting(absl::Time now) { RenewLeases(now); }
   // Mailboxes that took a new epoch under a new Redis process (Redis-wide,
