@@ -3,10 +3,14 @@
 // cut of a watcher that falls behind, and what the hub keeps for nobody.
 #include "events/watch_hub.h"
 
+#include <atomic>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
 
@@ -173,6 +177,75 @@ TEST_F(WatchHubTest, KeepsNothingNobodyWants) {
   clock_.Advance(WatchOptions{}.retention_age + absl::Seconds(1));
   hub_.Tick();
   EXPECT_FALSE(hub_.Wants(EventKind::kDelivered));
+}
+
+// Emitters and group members on their own threads, members woken by the
+// hub: every event is taken exactly once (run under TSan too).
+TEST(WatchHubConcurrencyTest, EmittersAndMembersOnManyThreadsLoseAndRepeatNothing) {
+  SystemClock clock;
+  WatchHub hub(WatchOptions{}, &clock);
+  constexpr int kEmitters = 4;
+  constexpr int kPerEmitter = 2500;
+  constexpr int kMembers = 3;
+  struct Member {
+    std::shared_ptr<WatchHub::Watch> watch;
+    absl::Mutex mu;
+    bool woken ABSL_GUARDED_BY(mu) = false;
+  };
+  std::vector<std::unique_ptr<Member>> members;
+  WatchSpec spec;
+  spec.group = "g";
+  for (int i = 0; i < kMembers; ++i) {
+    auto member = std::make_unique<Member>();
+    Member* raw = member.get();
+    auto watch = hub.Open(spec, [raw] {
+      absl::MutexLock lock(&raw->mu);
+      raw->woken = true;
+    });
+    ASSERT_THAT(watch, IsOk());
+    member->watch = *watch;
+    members.push_back(std::move(member));
+  }
+  std::atomic<int> taken{0};
+  absl::Mutex seen_mu;
+  std::set<std::string> seen;
+  std::vector<std::thread> threads;
+  for (int m = 0; m < kMembers; ++m) {
+    threads.emplace_back([&, m] {
+      Member& member = *members[m];
+      while (taken.load() < kEmitters * kPerEmitter) {
+        WatchBatch batch = hub.Take(*member.watch, 16);
+        if (batch.events.empty()) {
+          absl::MutexLock lock(&member.mu);
+          member.mu.AwaitWithTimeout(absl::Condition(&member.woken), absl::Milliseconds(10));
+          member.woken = false;
+          continue;
+        }
+        std::vector<std::string> ids;
+        for (const auto& event : batch.events) {
+          ids.push_back(event.id);
+          absl::MutexLock lock(&seen_mu);
+          EXPECT_TRUE(seen.insert(event.data).second) << "twice: " << event.data;
+        }
+        taken.fetch_add(static_cast<int>(batch.events.size()));
+        ASSERT_THAT(hub.Confirm(*member.watch, ids), IsOk());
+      }
+    });
+  }
+  for (int e = 0; e < kEmitters; ++e) {
+    threads.emplace_back([&, e] {
+      for (int i = 0; i < kPerEmitter; ++i) {
+        BrokerEvent event;
+        event.kind = EventKind::kClientMessage;
+        event.data = absl::StrCat(e, ":", i);
+        event.at = clock.Now();
+        hub.Emit(std::move(event));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kEmitters * kPerEmitter));
+  for (auto& member : members) hub.Close(*member->watch);
 }
 
 }  // namespace
