@@ -186,6 +186,31 @@ std::optional<HttpEdge::Admission> HttpEdge::AdmitClient(const httplib::Request&
   return admission;
 }
 
+void HttpEdge::AnswerPreflightAndOtherMethods(const std::string& paths, const std::string& method,
+                                              const std::string& allowed_headers) {
+  server_.Options(paths, [this, method, allowed_headers](const httplib::Request& req,
+                                                         httplib::Response& res) {
+    if (!cors_.Allows(req)) {
+      return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
+    }
+    cors_.AddHeaders(req, res);
+    res.set_header("Access-Control-Allow-Methods", absl::StrCat(method, ", OPTIONS"));
+    res.set_header("Access-Control-Allow-Headers", allowed_headers);
+    res.set_header("Access-Control-Max-Age", "600");
+    res.status = 204;
+  });
+  auto not_allowed = [method](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", absl::StrCat(method, ", OPTIONS"));
+    SetJsonError(res, 405, "method_not_allowed",
+                 absl::StrCat(req.method, " is not allowed on ", req.path, "; use ", method));
+  };
+  if (method != "GET") server_.Get(paths, not_allowed);
+  if (method != "POST") server_.Post(paths, not_allowed);
+  server_.Put(paths, not_allowed);
+  server_.Patch(paths, not_allowed);
+  server_.Delete(paths, not_allowed);
+}
+
 void HttpEdge::RegisterRoutes() {
   server_.Get(kEventsPath, [this](const httplib::Request& req, httplib::Response& res) {
     HandleEvents(req, res);
@@ -209,46 +234,10 @@ void HttpEdge::RegisterRoutes() {
   server_.Post(kMessagesPath, [this](const httplib::Request& req, httplib::Response& res) {
     HandleSendUp(req, res);
   });
-  const std::string upstream_paths = absl::StrCat("(", kAckPath, "|", kMessagesPath, ")");
-  server_.Options(upstream_paths, [this](const httplib::Request& req, httplib::Response& res) {
-    if (!cors_.Allows(req)) {
-      return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
-    }
-    cors_.AddHeaders(req, res);
-    res.set_header("Access-Control-Allow-Methods", "POST, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
-    res.set_header("Access-Control-Max-Age", "600");
-    res.status = 204;
-  });
-  auto use_post = [](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Allow", "POST, OPTIONS");
-    SetJsonError(res, 405, "method_not_allowed",
-                 absl::StrCat(req.method, " is not allowed on ", req.path, "; use POST"));
-  };
-  server_.Get(upstream_paths, use_post);
-  server_.Put(upstream_paths, use_post);
-  server_.Patch(upstream_paths, use_post);
-  server_.Delete(upstream_paths, use_post);
-  const std::string client_paths = absl::StrCat("(", kEventsPath, "|", kPollPath, ")");
-  server_.Options(client_paths, [this](const httplib::Request& req, httplib::Response& res) {
-    if (!cors_.Allows(req)) {
-      return SetJsonError(res, 403, "origin_not_allowed", "this origin is not in --cors_origins");
-    }
-    cors_.AddHeaders(req, res);
-    res.set_header("Access-Control-Allow-Methods", "GET, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers", "Last-Event-ID, Authorization, Cache-Control");
-    res.set_header("Access-Control-Max-Age", "600");
-    res.status = 204;
-  });
-  auto method_not_allowed = [](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Allow", "GET, OPTIONS");
-    SetJsonError(res, 405, "method_not_allowed",
-                 absl::StrCat(req.method, " is not allowed on ", req.path, "; use GET"));
-  };
-  server_.Post(client_paths, method_not_allowed);
-  server_.Put(client_paths, method_not_allowed);
-  server_.Patch(client_paths, method_not_allowed);
-  server_.Delete(client_paths, method_not_allowed);
+  AnswerPreflightAndOtherMethods(absl::StrCat("(", kAckPath, "|", kMessagesPath, ")"), "POST",
+                                 "Content-Type, Authorization");
+  AnswerPreflightAndOtherMethods(absl::StrCat("(", kEventsPath, "|", kPollPath, ")"), "GET",
+                                 "Last-Event-ID, Authorization, Cache-Control");
   server_.set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;

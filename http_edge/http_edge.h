@@ -115,6 +115,10 @@ class HttpEdge {
 
  private:
   void RegisterRoutes();
+  // CORS preflight for `paths` (a route pattern) answering `method`, and
+  // 405 naming it for the other methods.
+  void AnswerPreflightAndOtherMethods(const std::string& paths, const std::string& method,
+                                      const std::string& allowed_headers);
   // Who a client request is for, once admitted.
   struct Admission {
     std::string client_id;

@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
