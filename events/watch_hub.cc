@@ -95,6 +95,7 @@ std::string WatchHub::Emit(BrokerEvent event) {
     bytes_emitted_ += bytes;
     ring_bytes_ += bytes;
     TrimLocked(now);
+    const uint64_t first = ring_.empty() ? next_seq_ : ring_.front().seq;
     for (auto& [watch_id, state] : watches_) {
       if (state.group != nullptr || !state.cut.ok()) continue;
       if (state.waiting) {
@@ -107,8 +108,8 @@ std::string WatchHub::Emit(BrokerEvent event) {
         continue;
       }
       // Busy writing: how far behind it is.
-      const uint64_t from = state.cursor >= ring_.front().seq && state.cursor < next_seq_
-                                ? ring_[state.cursor - ring_.front().seq].bytes_before
+      const uint64_t from = state.cursor >= first && state.cursor < next_seq_
+                                ? ring_[state.cursor - first].bytes_before
                                 : (state.cursor >= next_seq_ ? bytes_emitted_ : 0);
       const uint64_t lag = bytes_emitted_ - from;
       if (lag > options_.queue_bytes) {

@@ -164,6 +164,23 @@ TEST_F(WatchHubLimitsTest, AWatcherThatFallsBehindIsCut) {
   EXPECT_EQ(hub_.watchers_cut(), 1u);
 }
 
+TEST(WatchHubRetentionTest, ARingSmallerThanOneEventKeepsNothingAndStaysSound) {
+  ManualClock clock;
+  WatchOptions options;
+  options.retention_bytes = 1;
+  WatchHub hub(options, &clock);
+  auto watch = hub.Open({}, [] {});
+  ASSERT_THAT(watch, IsOk());
+  EXPECT_TRUE(hub.Take(**watch, 1).events.empty());
+  BrokerEvent event;
+  event.at = clock.Now();
+  hub.Emit(event);
+  ASSERT_EQ(hub.Take(**watch, 1).events.size(), 0u);  // gone before it could be read
+  hub.Emit(event);  // the watcher is busy and behind: no ring to measure against
+  hub.Emit(event);
+  EXPECT_TRUE(hub.Take(**watch, 10).events.empty());
+}
+
 TEST_F(WatchHubTest, KeepsNothingNobodyWants) {
   EXPECT_FALSE(hub_.Wants(EventKind::kDelivered));
   WatchSpec spec;
