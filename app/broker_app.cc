@@ -94,11 +94,23 @@ BrokerApp::BrokerApp(AppOptions options, std::unique_ptr<Logger> logger,
     // Watch events cross replicas through Redis; started once serving.
     auto* redis_store = static_cast<redis::RedisMailboxStore*>(store_.get());
     Broker* broker = broker_.get();
+    redis::EventRelayOptions relay_options;
+    relay_options.replica = options_.broker.replica;
+    relay_options.max_len = options_.broker.watch.retention_count;
+    relay_options.ack_timeout = options_.broker.watch.ack_timeout;
+    WatchHub* hub = &broker->events();
     relay_ = std::make_unique<redis::RedisEventRelay>(
-        redis::EventRelayOptions{options_.broker.replica, options_.broker.watch.retention_count},
-        redis_store->router(), [broker] { return broker->LocalWants(); },
-        [broker](BrokerEvent event) { broker->ReceiveRemoteEvent(std::move(event)); });
+        relay_options, redis_store->router(), [broker] { return broker->LocalWants(); },
+        [broker](BrokerEvent event) { broker->ReceiveRemoteEvent(std::move(event)); },
+        redis::RelayGroups{[hub] { return hub->LocalGroups(); },
+                           [hub](const std::string& group, BrokerEvent event, std::string id) {
+                             return hub->FeedGroup(group, std::move(event), std::move(id));
+                           }});
     redis::RedisEventRelay* relay = relay_.get();
+    // A group is a Redis consumer group: each event to one member fleet-wide.
+    hub->FeedGroupsExternally([relay](const std::string& group, const std::string& entry_id) {
+      relay->Ack(group, entry_id);
+    });
     broker_->SetEventRelay(
         EventRelayHooks{[relay](const BrokerEvent& event) { relay->Publish(event); },
                         [relay](EventKind kind) { return relay->FleetWants(kind); },

@@ -303,7 +303,9 @@ std::string Broker::Emit(EventKind kind, const std::string& client_id, BrokerEve
   event.at = clock_->Now();
   event.replica = options_.replica;
   // A client's message is always kept: its id is the page's answer.
-  if (relay_.publish && (kind == EventKind::kClientMessage || relay_.fleet_wants(kind))) {
+  // Groups read their share from the relay too, so local groups count.
+  if (relay_.publish &&
+      (kind == EventKind::kClientMessage || relay_.fleet_wants(kind) || events_.GroupWants(kind))) {
     relay_.publish(event);
   }
   if (kind != EventKind::kClientMessage && !events_.Wants(kind)) return "";

@@ -118,6 +118,7 @@ std::string WatchHub::Emit(BrokerEvent event) {
       }
     }
     for (auto& [name, group] : groups_) {
+      if (external_groups_) break;  // fed from outside, not from this log
       if (!Matches(group->kinds, group->client_id, *shared)) continue;
       if (std::shared_ptr<Watch> member = WakeOneLocked(*group)) wake.push_back(std::move(member));
     }
@@ -243,10 +244,16 @@ void WatchHub::TakeGroupedLocked(WatchState& state, size_t max, absl::Time now, 
     if (!group.redeliver.empty()) {
       auto [seq, event] = std::move(group.redeliver.front());
       group.redeliver.pop_front();
-      redelivered_.fetch_add(1, std::memory_order_relaxed);
+      auto source = group.sources.find(seq);
+      if (source == group.sources.end() || source->second.handed) {
+        redelivered_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        source->second.handed = true;  // a fed event's first hand-out
+      }
       assign(seq, std::move(event), 0);
       continue;
     }
+    if (external_groups_) break;
     const uint64_t first = ring_.empty() ? next_seq_ : ring_.front().seq;
     if (group.cursor < first) {
       group.dropped += first - group.cursor;
@@ -285,32 +292,49 @@ WatchBatch WatchHub::Take(const Watch& watch, size_t max) {
 }
 
 absl::StatusOr<bool> WatchHub::Confirm(const Watch& watch, const std::vector<std::string>& ids) {
-  absl::MutexLock lock(&mu_);
-  auto it = watches_.find(watch.id());
-  if (it == watches_.end()) return false;
-  WatchState& state = it->second;
-  std::vector<uint64_t> seqs;
-  seqs.reserve(ids.size());
-  for (const std::string& id : ids) {
-    absl::StatusOr<uint64_t> seq = SeqOf(id);
-    if (!seq.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("confirm_ids: ", seq.status().message()));
+  std::vector<std::string> confirmed_sources;
+  std::function<void(const std::string&, const std::string&)> on_confirmed;
+  std::string group_name;
+  bool more = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = watches_.find(watch.id());
+    if (it == watches_.end()) return false;
+    WatchState& state = it->second;
+    std::vector<uint64_t> seqs;
+    seqs.reserve(ids.size());
+    for (const std::string& id : ids) {
+      absl::StatusOr<uint64_t> seq = SeqOf(id);
+      if (!seq.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("confirm_ids: ", seq.status().message()));
+      }
+      seqs.push_back(*seq);
     }
-    seqs.push_back(*seq);
-  }
-  if (state.group == nullptr) return false;  // nothing to confirm without a group
-  const bool was_full = state.unconfirmed >= options_.max_unconfirmed;
-  for (uint64_t seq : seqs) {
-    auto pending = state.group->pending.find(seq);
-    if (pending == state.group->pending.end()) continue;  // confirmed already, or not ours
-    auto owner = watches_.find(pending->second.owner);
-    if (owner != watches_.end()) {
-      --owner->second.unconfirmed;
-      owner->second.unconfirmed_bytes -= pending->second.event->ByteSize();
+    if (state.group == nullptr) return false;  // nothing to confirm without a group
+    const bool was_full = state.unconfirmed >= options_.max_unconfirmed;
+    for (uint64_t seq : seqs) {
+      auto pending = state.group->pending.find(seq);
+      if (pending == state.group->pending.end()) continue;  // confirmed already, or not ours
+      auto owner = watches_.find(pending->second.owner);
+      if (owner != watches_.end()) {
+        --owner->second.unconfirmed;
+        owner->second.unconfirmed_bytes -= pending->second.event->ByteSize();
+      }
+      state.group->pending.erase(pending);
+      if (auto source = state.group->sources.find(seq); source != state.group->sources.end()) {
+        confirmed_sources.push_back(std::move(source->second.id));
+        state.group->sources.erase(source);
+      }
     }
-    state.group->pending.erase(pending);
+    more = was_full && state.unconfirmed < options_.max_unconfirmed;
+    on_confirmed = on_confirmed_;
+    group_name = state.group_name;
   }
-  return was_full && state.unconfirmed < options_.max_unconfirmed;
+  // Fed events are acknowledged at their source (Redis: XACK).
+  if (on_confirmed) {
+    for (const std::string& id : confirmed_sources) on_confirmed(group_name, id);
+  }
+  return more;
 }
 
 void WatchHub::ReturnPendingLocked(Group& group, uint64_t owner) {
@@ -392,10 +416,46 @@ void WatchHub::Tick() {
   for (const auto& watch : wake) watch->Wake();
 }
 
+void WatchHub::FeedGroupsExternally(
+    std::function<void(const std::string& group, const std::string& source_id)> on_confirmed) {
+  absl::MutexLock lock(&mu_);
+  external_groups_ = true;
+  on_confirmed_ = std::move(on_confirmed);
+}
+
+bool WatchHub::FeedGroup(const std::string& name, BrokerEvent event, std::string source_id) {
+  std::shared_ptr<Watch> wake;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = groups_.find(name);
+    if (it == groups_.end() || it->second->members.empty()) return false;
+    Group& group = *it->second;
+    const uint64_t seq = next_fed_seq_++;
+    event.id = IdOf(seq);
+    group.sources[seq] = Group::Source{std::move(source_id), false};
+    group.redeliver.emplace_back(seq, std::make_shared<const BrokerEvent>(std::move(event)));
+    wake = WakeOneLocked(group);
+  }
+  if (wake) wake->Wake();
+  return true;
+}
+
+std::vector<WatchHub::GroupSpec> WatchHub::LocalGroups() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<GroupSpec> out;
+  for (const auto& [name, group] : groups_) {
+    if (!group->members.empty()) out.push_back(GroupSpec{name, group->kinds, group->client_id});
+  }
+  return out;
+}
+
 void WatchHub::UpdateWantedLocked(absl::Time now) {
   EventKindSet wanted;
   for (const auto& [id, state] : watches_) wanted.Add(state.watch->spec().kinds);
-  for (const auto& [name, group] : groups_) wanted.Add(group->kinds);
+  EventKindSet grouped;
+  for (const auto& [name, group] : groups_) grouped.Add(group->kinds);
+  group_wanted_.store(grouped.bits(), std::memory_order_relaxed);
+  wanted.Add(grouped);
   for (size_t kind = 0; kind < kEventKindCount; ++kind) {
     if (wanted_until_[kind] > now) wanted.Add(static_cast<EventKind>(kind));
   }

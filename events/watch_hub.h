@@ -88,6 +88,30 @@ class WatchHub {
   bool Wants(EventKind kind) const {
     return (wanted_.load(std::memory_order_relaxed) >> static_cast<unsigned>(kind)) & 1u;
   }
+  // Groups fed from outside instead of from this hub's log (Redis: a
+  // consumer group shared by every replica). Call before any watch opens.
+  // `on_confirmed(group, source_id)` runs, without the hub's lock, when a
+  // member confirms an event fed with FeedGroup.
+  void FeedGroupsExternally(
+      std::function<void(const std::string& group, const std::string& source_id)> on_confirmed)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands `event` (known outside as `source_id`) to a member of `group`.
+  // False when no such group has members here.
+  bool FeedGroup(const std::string& group, BrokerEvent event, std::string source_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  struct GroupSpec {
+    std::string name;
+    EventKindSet kinds;
+    std::string client_id;
+  };
+  // The groups with members here.
+  std::vector<GroupSpec> LocalGroups() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a group here watches `kind`.
+  bool GroupWants(EventKind kind) const {
+    return (group_wanted_.load(std::memory_order_relaxed) >> static_cast<unsigned>(kind)) & 1u;
+  }
+  static bool Matches(EventKindSet kinds, const std::string& client_id, const BrokerEvent& event);
+
   // Every kind Wants() says yes to.
   EventKindSet wanted() const {
     return EventKindSet::FromBits(wanted_.load(std::memory_order_relaxed));
@@ -136,6 +160,13 @@ class WatchHub {
     uint64_t dropped = 0;  // lost before the next event handed out
     std::deque<std::pair<uint64_t, std::shared_ptr<const BrokerEvent>>> redeliver;
     absl::flat_hash_map<uint64_t, Pending> pending;
+    // Events fed from outside, by seq: their outside id, and whether a
+    // member had them already (a second hand-out is a redelivery).
+    struct Source {
+      std::string id;
+      bool handed = false;
+    };
+    absl::flat_hash_map<uint64_t, Source> sources;
     std::vector<uint64_t> members;  // watch ids, in joining order
     size_t next_member = 0;         // round robin among waiting members
     absl::Time idle_since = absl::InfiniteFuture();
@@ -158,7 +189,6 @@ class WatchHub {
   // Where a reader resuming after `after_id` starts, and what it lost.
   absl::Status Resume(const std::string& after_id, uint64_t* cursor, uint64_t* dropped) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static bool Matches(EventKindSet kinds, const std::string& client_id, const BrokerEvent& event);
   void TrimLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakeUngroupedLocked(WatchState& state, size_t max, WatchBatch& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -176,6 +206,7 @@ class WatchHub {
   const Clock* const clock_;
   const uint32_t epoch_;  // ids of another process's hub are foreign
   std::atomic<uint32_t> wanted_{0};
+  std::atomic<uint32_t> group_wanted_{0};
   std::atomic<uint64_t> emitted_{0};
   std::atomic<uint64_t> redelivered_{0};
   std::atomic<uint64_t> cut_{0};
@@ -186,6 +217,10 @@ class WatchHub {
   uint64_t bytes_emitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ring_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Fed groups: their events' seqs, far above the log's.
+  bool external_groups_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void(const std::string&, const std::string&)> on_confirmed_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_fed_seq_ ABSL_GUARDED_BY(mu_) = uint64_t{1} << 48;
   absl::flat_hash_map<uint64_t, WatchState> watches_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<Group>> groups_ ABSL_GUARDED_BY(mu_);
   // Per kind, until when it counts as wanted after its last watcher left.

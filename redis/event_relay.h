@@ -5,19 +5,26 @@
 // poll_interval), handing the other replicas' events to `deliver`. What each
 // replica wants is advertised in the hash pb:{events}:wants (field: replica,
 // value: "<kind bits>|<expiry unix ms>"), refreshed with the reads, so an
-// event nobody in the fleet asked for is never written.
+// event nobody in the fleet asked for is never written. A Watch group is a
+// Redis consumer group on the stream: each replica with members reads the
+// group's share (XREADGROUP, consumer = replica), feeds it to its members,
+// acknowledges what they confirm (XACK), and claims what a replica that
+// went away left unacknowledged (XAUTOCLAIM after the ack timeout).
 #ifndef PUSH_BROKER_REDIS_EVENT_RELAY_H_
 #define PUSH_BROKER_REDIS_EVENT_RELAY_H_
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "events/broker_event.h"
+#include "events/watch_hub.h"
 #include "redis/redis_router.h"
 
 namespace pushbroker::redis {
@@ -27,6 +34,15 @@ struct EventRelayOptions {
   size_t max_len = 100000;  // the stream is trimmed to about this many events
   absl::Duration poll_interval = absl::Milliseconds(20);
   absl::Duration wants_every = absl::Milliseconds(500);  // advertise and read wants
+  absl::Duration ack_timeout = absl::Seconds(30);  // a group's entries idle this long are claimed
+};
+
+// What the relay needs of the local Watch log's groups.
+struct RelayGroups {
+  // The groups with members on this replica.
+  std::function<std::vector<WatchHub::GroupSpec>()> local;
+  // Hands an entry to a local group; false when it has no members here.
+  std::function<bool(const std::string& group, BrokerEvent event, std::string entry_id)> feed;
 };
 
 // Start() and Stop() from one owning thread; Publish() and the wants from
@@ -37,7 +53,7 @@ class RedisEventRelay {
   // `local_wants` says what this replica wants now; `router` must outlive
   // the relay.
   RedisEventRelay(EventRelayOptions options, RedisRouter* router,
-                  std::function<EventKindSet()> local_wants, Deliver deliver);
+                  std::function<EventKindSet()> local_wants, Deliver deliver, RelayGroups groups);
   RedisEventRelay(const RedisEventRelay&) = delete;
   RedisEventRelay& operator=(const RedisEventRelay&) = delete;
   ~RedisEventRelay() { Stop(); }
@@ -54,6 +70,8 @@ class RedisEventRelay {
   void Publish(const BrokerEvent& event);
   // Asks the other replicas to relay `kinds` from now (a wait began).
   void AdvertiseSoon() { advertise_now_.store(true, std::memory_order_relaxed); }
+  // A member confirmed `entry_id` of `group`.
+  void Ack(const std::string& group, const std::string& entry_id);
 
   uint64_t relayed_out() const { return out_.load(std::memory_order_relaxed); }
   uint64_t relayed_in() const { return in_.load(std::memory_order_relaxed); }
@@ -64,12 +82,20 @@ class RedisEventRelay {
   void ExchangeWants(absl::Time now);
   // Reads what was appended after `last_id_` and delivers the others'.
   void ReadNew();
+  // Reads each local group's new entries (and, every ack timeout, claims
+  // the idle ones) and feeds them to its members.
+  void ReadGroups(absl::Time now);
+  // Feeds `entries` ([[id, [field, value, ...]], ...]) to `group`.
+  void FeedEntries(const WatchHub::GroupSpec& group, const RespValue& entries);
 
   const EventRelayOptions options_;
   RedisRouter* const router_;
   const std::function<EventKindSet()> local_wants_;
   const Deliver deliver_;
-  const int slot_;  // of the stream and the hash (one hash tag)
+  const RelayGroups groups_;
+  std::set<std::string> created_groups_;          // relay thread only
+  absl::Time next_claim_ = absl::InfinitePast();  // relay thread only
+  const int slot_;                                // of the stream and the hash (one hash tag)
   std::atomic<uint32_t> fleet_wants_{0};
   std::atomic<bool> advertise_now_{false};
   std::atomic<uint64_t> out_{0};

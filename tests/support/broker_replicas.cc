@@ -13,12 +13,13 @@
 namespace pushbroker::testing {
 
 Replica StartReplica(const std::string& redis_addrs, const std::string& name,
-                     absl::Duration io_timeout) {
+                     absl::Duration io_timeout, const std::function<void(AppOptions&)>& tweak) {
   AppOptions options = TestAppOptions();
   options.store = "redis";
   options.redis.address = redis_addrs;
   options.redis.replica_id = name;
   options.redis.io_timeout = io_timeout;
+  if (tweak) tweak(options);
   Replica replica;
   absl::StatusOr<std::unique_ptr<BrokerApp>> app = BrokerApp::Start(options);
   EXPECT_THAT(app, IsOk());

@@ -6,6 +6,7 @@
 #ifndef PUSH_BROKER_TESTS_SUPPORT_BROKER_REPLICAS_H_
 #define PUSH_BROKER_TESTS_SUPPORT_BROKER_REPLICAS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,10 @@ struct Replica {
 
 // A broker on --store=redis with `redis_addrs`, named `name`; empty (no
 // app) when it did not start, with a test failure recorded.
+// `tweak` may change the options first.
 Replica StartReplica(const std::string& redis_addrs, const std::string& name,
-                     absl::Duration io_timeout = absl::Seconds(3));
+                     absl::Duration io_timeout = absl::Seconds(3),
+                     const std::function<void(AppOptions&)>& tweak = {});
 
 // Publish through `via`, within 10 s.
 grpc::Status PublishVia(Replica& via, const std::string& client, const std::string& data,
