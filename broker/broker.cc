@@ -77,6 +77,7 @@ absl::StatusOr<PublishResult> Broker::PublishOnce(PublishRequest& request, Publi
   std::shared_ptr<ReceiptWaits::Wait> waiting;
   if (wait != nullptr) {
     waiting = receipts_.Begin(recipients, wait->want, now + wait->timeout, std::move(wait->done));
+    wait->done = nullptr;  // taken (a moved-from function's state is unspecified)
     if (relay_.wants_changed) relay_.wants_changed();  // receipts may come from other replicas
   }
   absl::StatusOr<std::vector<AppendedMessage>> appended_or =
@@ -142,7 +143,8 @@ absl::StatusOr<PublishResult> Broker::Publish(PublishRequest request, PublishWai
           ? PublishOnce(request, waiting)
           : idempotency_.RunOnce(request.idempotency_key, clock_->Now(),
                                  [&]() { return PublishOnce(request, waiting); });
-  // PublishOnce took the callback when it ran; a duplicate did not run it.
+  // PublishOnce took the callback (leaving it empty) when it ran; a
+  // duplicate did not run it.
   if (result.ok() && waiting != nullptr && wait.done) wait.done(ReceiptCounts{});
   return result;
 }
