@@ -190,9 +190,6 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
   RETURN_IF_ERROR(app->admin_->Start());
   RETURN_IF_ERROR(app->grpc_->Start());
   RETURN_IF_ERROR(app->http_->Start());
-  app->logger_->Info("listening", {{"grpc_port", app->grpc_port()},
-                                   {"http_port", app->http_port()},
-                                   {"admin_port", app->admin_port()}});
   app->janitor_ = std::thread([raw = app.get()] { raw->JanitorLoop(); });
   app->events_ticker_ = std::thread([raw = app.get()] { raw->EventsLoop(); });
   if (app->relay_) app->relay_->Start();
@@ -200,6 +197,10 @@ absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(AppOptions options) 
     absl::MutexLock lock(&app->mu_);
     app->ready_ = true;
   }
+  // Last, so whoever waits for this line finds every part running.
+  app->logger_->Info("listening", {{"grpc_port", app->grpc_port()},
+                                   {"http_port", app->http_port()},
+                                   {"admin_port", app->admin_port()}});
   return app;
 }
 
