@@ -405,9 +405,15 @@ void WatchHub::Tick() {
       owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
       for (uint64_t owner : owners) ReturnPendingLocked(group, owner);
       if (!group.redeliver.empty()) {
+        // The other members first (a woken member takes at once): the late
+        // one may be stuck, and gets its events back only if nobody else
+        // is free.
+        std::vector<std::shared_ptr<Watch>> late;
         while (std::shared_ptr<Watch> member = WakeOneLocked(group)) {
-          wake.push_back(std::move(member));
+          const bool was_late = std::binary_search(owners.begin(), owners.end(), member->id());
+          (was_late ? late : wake).push_back(std::move(member));
         }
+        wake.insert(wake.end(), late.begin(), late.end());
       }
       ++it;
     }

@@ -116,6 +116,35 @@ TEST_F(WatchHubTest, AGroupSharesAndRedeliversWhatIsNotConfirmed) {
   EXPECT_GE(hub_.redelivered(), 4u);
 }
 
+TEST_F(WatchHubTest, WhatALateMemberHeldGoesToAnotherWaitingMemberFirst) {
+  WatchSpec spec;
+  spec.group = "g";
+  // Members that take as soon as they are woken, as the gRPC reactor does.
+  std::shared_ptr<WatchHub::Watch> late;
+  std::shared_ptr<WatchHub::Watch> other;
+  std::vector<std::string> late_got;
+  std::vector<std::string> other_got;
+  auto take = [this](std::shared_ptr<WatchHub::Watch>& watch, std::vector<std::string>& got) {
+    for (const auto& event : hub_.Take(*watch, 10).events) got.push_back(event.data);
+  };
+  late = *hub_.Open(spec, [&] { take(late, late_got); });
+  other = *hub_.Open(spec, [&] { take(other, other_got); });
+  Emit("x");
+  take(late, late_got);
+  take(other, other_got);  // nothing: now it waits
+  take(late, late_got);    // so does the late one, still holding "x"
+  ASSERT_EQ(late_got, std::vector<std::string>{"x"});
+  for (int round = 0; round < 3; ++round) {
+    clock_.Advance(WatchOptions{}.ack_timeout + absl::Seconds(1));
+    hub_.Tick();
+    if (!other_got.empty()) break;
+    take(other, other_got);
+    take(late, late_got);
+  }
+  EXPECT_EQ(other_got, std::vector<std::string>{"x"}) << "the first timeout hands it on";
+  EXPECT_EQ(late_got, std::vector<std::string>{"x"});
+}
+
 TEST_F(WatchHubTest, AGroupOutlivesItsMembersWithinRetention) {
   WatchSpec spec;
   spec.group = "g";
