@@ -10,12 +10,13 @@ LocalFanout::Shard& LocalFanout::ShardFor(const std::string& client_id) {
   return shards_[std::hash<std::string>{}(client_id) % kShards];
 }
 
-size_t LocalFanout::OnAppended(const std::string& client_id, const Message& message) {
+size_t LocalFanout::OnAppended(const std::string& client_id, const Message& message,
+                               FanoutBatch& batch) {
   Shard& shard = ShardFor(client_id);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.sinks.find(client_id);
   if (it == shard.sinks.end()) return 0;
-  for (const auto& sink : it->second) sink->Deliver(message);
+  for (const auto& sink : it->second) sink->Deliver(message, batch);
   return it->second.size();
 }
 

@@ -25,7 +25,8 @@ class LocalFanout final : public AppendListener {
  public:
   LocalFanout() = default;
 
-  size_t OnAppended(const std::string& client_id, const Message& message) override;
+  size_t OnAppended(const std::string& client_id, const Message& message,
+                    FanoutBatch& batch) override;
   void CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) override;
   void Resync(const std::function<bool(const std::string&)>& affected, uint32_t retry_ms) override;
 

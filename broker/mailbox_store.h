@@ -32,7 +32,9 @@ namespace pushbroker {
 class AppendListener {
  public:
   virtual ~AppendListener() = default;
-  virtual size_t OnAppended(const std::string& client_id, const Message& message) = 0;
+  // `batch` gathers the wake-ups of one append (see FanoutBatch).
+  virtual size_t OnAppended(const std::string& client_id, const Message& message,
+                            FanoutBatch& batch) = 0;
   // Another process asked this one to close the client's streams
   // (Disconnect, DeleteClient through another replica).
   virtual void CloseStreams(const std::string& client_id, CloseCause cause, uint32_t retry_ms) = 0;

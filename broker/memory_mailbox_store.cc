@@ -105,6 +105,7 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
   const bool heavy = uint64_t{bytes} * client_ids.size() >= kHeavyPublishBytes;
   std::vector<AppendedMessage> appended;
   appended.reserve(client_ids.size());
+  FanoutBatch fanout;  // wakes the streams' loops as it fills, and the rest below
   for (size_t i = 0; i < client_ids.size(); ++i) {
     // A heavy publish past the budget goes at the evictor's pace; a light
     // one never waits.
@@ -125,9 +126,10 @@ absl::StatusOr<std::vector<AppendedMessage>> MemoryMailboxStore::Append(
       PopFront(mailbox, evicted_size_);
     }
     mailbox.last_activity = now;
-    size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message) : 0;
+    size_t streams = listener_ != nullptr ? listener_->OnAppended(client_id, message, fanout) : 0;
     appended.push_back(AppendedMessage{client_id, message.id, streams});
   }
+  fanout.Flush();  // no lock held
   if (total_bytes_.load(std::memory_order_relaxed) > retention_.memory_budget_bytes) WakeEvictor();
   return appended;
 }

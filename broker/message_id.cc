@@ -1,10 +1,31 @@
 #include "broker/message_id.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace pushbroker {
 
-std::string MessageId::ToString() const { return absl::StrCat(absl::Hex(epoch), "-", offset); }
+std::string MessageId::ToString() const {
+  char text[kMaxText];
+  return std::string(text, Write(text));
+}
+
+size_t MessageId::Write(char* out) const {
+  char digits[20];
+  size_t n = 0;
+  uint64_t value = epoch;
+  do {
+    digits[n++] = "0123456789abcdef"[value & 0xf];
+    value >>= 4;
+  } while (value != 0);
+  size_t length = 0;
+  while (n > 0) out[length++] = digits[--n];
+  out[length++] = '-';
+  value = offset;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  while (n > 0) out[length++] = digits[--n];
+  return length;
+}
 
 std::optional<MessageId> MessageId::Parse(absl::string_view text) {
   const size_t dash = text.find('-');

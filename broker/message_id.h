@@ -18,6 +18,10 @@ struct MessageId {
   uint64_t offset = 0;
 
   std::string ToString() const;
+  // The same text written to `out`, which has room for kMaxText bytes;
+  // returns its length. Allocates nothing (a broadcast writes one per stream).
+  static constexpr size_t kMaxText = 16 + 1 + 20;
+  size_t Write(char* out) const;
 
   // Parses the wire form. Returns nullopt for anything that is not exactly
   // `<1-16 lowercase hex digits>-<1-20 decimal digits>` with a non-zero epoch

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "broker/fanout_batch.h"
 #include "broker/message.h"
 
 namespace pushbroker {
@@ -26,8 +27,9 @@ class StreamSink {
 
   // A message appended to this stream's mailbox after the stream registered.
   // May arrive before the stream has sent its replay; the stream orders and
-  // de-duplicates by offset.
-  virtual void Deliver(const Message& message) = 0;
+  // de-duplicates by offset. A stream written by a loop defers its wake-up
+  // to `batch`, and shares the payload's encoding through it.
+  virtual void Deliver(const Message& message, FanoutBatch& batch) = 0;
 
   // "sse" or "poll": how the client reads, as Watch events name it.
   virtual const char* transport() const = 0;

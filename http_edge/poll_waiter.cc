@@ -18,7 +18,7 @@ bool PeerGone(int fd) {
 }
 }  // namespace
 
-void PollWaiter::Deliver(const Message& message) {
+void PollWaiter::Deliver(const Message& message, FanoutBatch&) {
   absl::MutexLock lock(&mu_);
   messages_.push_back(message);
 }

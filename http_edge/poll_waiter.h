@@ -20,7 +20,8 @@ namespace pushbroker {
 // request thread waits and takes.
 class PollWaiter final : public StreamSink {
  public:
-  void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Wakes its request thread itself (a poll is one thread, not a loop).
+  void Deliver(const Message& message, FanoutBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
   const char* transport() const override { return "poll"; }
 

@@ -205,9 +205,10 @@ void LiveFeed::Dispatch(int partition, absl::string_view text) {
         parsed->cause == "deleted" ? CloseCause::kClientDeleted : CloseCause::kDisconnected;
     return listener->CloseStreams(parsed->client_id, cause, parsed->retry_ms);
   }
+  FanoutBatch fanout;  // one notification: one wake-up per loop, one encoding
   for (const auto& [client_id, id] : parsed->appended) {
-    listener->OnAppended(client_id,
-                         Message{id, parsed->payload, parsed->published_at, parsed->expires_at});
+    listener->OnAppended(
+        client_id, Message{id, parsed->payload, parsed->published_at, parsed->expires_at}, fanout);
   }
 }
 

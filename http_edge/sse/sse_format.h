@@ -17,6 +17,17 @@ namespace pushbroker {
 // upstream); they are cut at the first such byte here as a last defence.
 std::string EncodeSseEvent(absl::string_view id, absl::string_view event, absl::string_view data);
 
+// What follows the `id:` line of an event (EncodeSseEvent without it), and
+// the CRLF that ends its HTTP chunk: the bytes every mailbox's copy of one
+// message shares.
+std::string EncodeSharedFrame(absl::string_view event, absl::string_view data);
+
+// The start of a live message's HTTP chunk whose rest is a shared frame of
+// `frame_size` bytes: the chunk size, CRLF and `id: <id>` line. Written to
+// `out` (room for kMaxFrameHead bytes); returns its length.
+inline constexpr size_t kMaxFrameHead = 16 + 2 + 4 + 37 + 1;
+size_t EncodeFrameHead(uint64_t epoch, uint64_t offset, size_t frame_size, char* out);
+
 // `id: <id>` and a blank line: sets the parser's last event id without
 // dispatching an event (the WHATWG parser skips an event with no data).
 std::string EncodeSseIdOnly(absl::string_view id);

@@ -21,6 +21,9 @@ namespace pushbroker {
 namespace {
 
 constexpr size_t kMaxIovecs = 64;
+// An outbox that grew past this many chunks (a burst) gives its room back
+// once written, so an idle stream holds little.
+constexpr size_t kKeptOutboxChunks = 16;
 
 // How many bytes the peer's TCP has acknowledged on `fd`; nullopt when `fd`
 // is not a TCP socket.
@@ -92,23 +95,34 @@ void SseLoop::Wake(std::shared_ptr<SseStream> stream) {
   Signal();
 }
 
+void SseLoop::WakeAll(std::vector<std::shared_ptr<StreamSink>>& streams) {
+  {
+    absl::MutexLock lock(&mu_);
+    ready_.insert(ready_.end(), std::make_move_iterator(streams.begin()),
+                  std::make_move_iterator(streams.end()));
+    Signal();
+  }
+  streams.clear();
+}
+
 void SseLoop::TakeAdoptionsAndWakeups() {
   std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions;
-  std::vector<std::shared_ptr<SseStream>> ready;
   {
     absl::MutexLock lock(&mu_);
     wakeup_.Clear();
     signalled_ = false;
     adoptions.swap(adoptions_);
-    ready.swap(ready_);
+    taking_.swap(ready_);
   }
   for (auto& [stream, fd] : adoptions) StartConnection(std::move(stream), fd);
-  for (const auto& stream : ready) {
-    auto it = fd_of_.find(stream.get());
+  for (const auto& sink : taking_) {
+    // Only this loop's SseStreams are woken here.
+    auto it = fd_of_.find(static_cast<const SseStream*>(sink.get()));
     if (it == fd_of_.end()) continue;  // not adopted yet, or gone
     auto connection = connections_.find(it->second);
     if (connection != connections_.end()) Flush(connection->second);
   }
+  taking_.clear();  // its room is ready_'s next turn
 }
 
 void SseLoop::StartConnection(std::shared_ptr<SseStream> stream, int fd) {
@@ -163,7 +177,11 @@ bool SseLoop::RefillOutbox(Connection& connection) {
       CloseConnection(connection.fd, StreamEnd::kServerClosed);
       return false;
     }
-    SseStream::Batch batch = connection.stream->TakeQueued();
+    SseStream::Batch batch;
+    batch.chunks.swap(connection.outbox);  // empty, with its room
+    connection.stream->TakeQueued(batch);
+    connection.outbox.swap(batch.chunks);
+    connection.outbox_front = 0;
     if (batch.abort) {
       CloseConnection(connection.fd, StreamEnd::kSlowConsumer);
       return false;
@@ -172,13 +190,16 @@ bool SseLoop::RefillOutbox(Connection& connection) {
       connection.end_after = true;
       connection.ending_since = clock_->Now();
     }
-    if (batch.chunks.empty()) {
+    if (connection.outbox.empty()) {
       if (connection.end_after) continue;  // nothing more to send: close
       return false;
     }
-    connection.outbox = std::move(batch.chunks);
     connection.outbox_bytes = 0;
-    for (const OutChunk& chunk : connection.outbox) connection.outbox_bytes += chunk.bytes.size();
+    connection.outbox_own_bytes = 0;
+    for (const OutChunk& chunk : connection.outbox) {
+      connection.outbox_bytes += chunk.size();
+      connection.outbox_own_bytes += chunk.own_size();
+    }
     connection.front_written = 0;
     return true;
   }
@@ -187,12 +208,21 @@ bool SseLoop::RefillOutbox(Connection& connection) {
 SseLoop::WriteResult SseLoop::WriteOutbox(Connection& connection) {
   iovec iov[kMaxIovecs];
   size_t count = 0;
-  for (const OutChunk& chunk : connection.outbox) {
-    if (count == kMaxIovecs) break;
-    const size_t skip = count == 0 ? connection.front_written : 0;
-    iov[count].iov_base = const_cast<char*>(chunk.bytes.data() + skip);
-    iov[count].iov_len = chunk.bytes.size() - skip;
-    ++count;
+  size_t skip = connection.front_written;  // within the front chunk's parts
+  for (size_t i = connection.outbox_front; i < connection.outbox.size(); ++i) {
+    absl::string_view parts[3];
+    const int n = connection.outbox[i].Parts(parts);
+    if (count + n > kMaxIovecs) break;
+    for (int p = 0; p < n; ++p) {
+      if (skip >= parts[p].size()) {
+        skip -= parts[p].size();
+        continue;
+      }
+      iov[count].iov_base = const_cast<char*>(parts[p].data() + skip);
+      iov[count].iov_len = parts[p].size() - skip;
+      skip = 0;
+      ++count;
+    }
   }
   msghdr message{};
   message.msg_iov = iov;
@@ -213,8 +243,9 @@ void SseLoop::AccountWritten(Connection& connection, size_t written, absl::Time 
   if (written > 0) connection.last_progress = now;
   size_t left = written;
   while (left > 0) {
-    const OutChunk& front = connection.outbox.front();
-    const size_t rest = front.bytes.size() - connection.front_written;
+    const OutChunk& front = connection.outbox[connection.outbox_front];
+    const size_t size = front.size();
+    const size_t rest = size - connection.front_written;
     if (left < rest) {
       connection.front_written += left;
       connection.written += left;
@@ -231,10 +262,18 @@ void SseLoop::AccountWritten(Connection& connection, size_t written, absl::Time 
     if (front.first_offset != 0 && on_written_) {
       on_written_(connection.stream, front.first_offset, front.through_offset);
     }
-    connection.outbox_bytes -= front.bytes.size();
-    memory_->Release(front.bytes.size());
-    connection.outbox.pop_front();
+    connection.outbox_bytes -= size;
+    connection.outbox_own_bytes -= front.own_size();
+    memory_->Release(front.own_size());
     connection.front_written = 0;
+    if (++connection.outbox_front == connection.outbox.size()) {
+      if (connection.outbox.capacity() > kKeptOutboxChunks) {
+        std::vector<OutChunk>().swap(connection.outbox);
+      } else {
+        connection.outbox.clear();  // the shared frames go now
+      }
+      connection.outbox_front = 0;
+    }
   }
 }
 
@@ -272,7 +311,7 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
   // What the peer acknowledged before the end counts as received; the rest
   // is replayed to the client's next connection.
   ConfirmAcknowledged(it->second);
-  memory_->Release(it->second.outbox_bytes);
+  memory_->Release(it->second.outbox_own_bytes);
   std::shared_ptr<SseStream> stream = std::move(it->second.stream);
   wakeup_.Remove(fd);
   ::close(fd);
@@ -282,7 +321,7 @@ void SseLoop::CloseConnection(int fd, StreamEnd why) {
 }
 
 void SseLoop::Heartbeat(absl::Time now) {
-  const OutChunk beat{EncodeChunk(EncodeSseComment("hb"))};
+  const OutChunk beat(EncodeChunk(EncodeSseComment("hb")));
   std::vector<int> fds;
   fds.reserve(connections_.size());
   for (const auto& [fd, connection] : connections_) fds.push_back(fd);
@@ -303,8 +342,9 @@ void SseLoop::Heartbeat(absl::Time now) {
       continue;
     }
     connection.outbox.push_back(beat);
-    connection.outbox_bytes += beat.bytes.size();
-    memory_->Add(beat.bytes.size());
+    connection.outbox_bytes += beat.size();
+    connection.outbox_own_bytes += beat.own_size();
+    memory_->Add(beat.own_size());
     connection.front_written = 0;
     Flush(connection);
   }

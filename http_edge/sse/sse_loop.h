@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "broker/clock.h"
+#include "broker/fanout_batch.h"
 #include "http_edge/edge_stats.h"
 #include "http_edge/sse/sse_stream.h"
 #include "http_edge/sse/stream_end.h"
@@ -40,13 +41,14 @@ struct SseLoopOptions {
   int socket_send_buffer = 256 * 1024;
 };
 
-// Adopt() and Wake() are safe for concurrent access from multiple threads;
+// Adopt(), Wake() and WakeAll() are safe for concurrent access from multiple
+// threads;
 // everything else happens on the loop's own thread. The callbacks run on the
 // loop thread and must not block: the close callback once per adopted
 // stream, the confirmed callback whenever the peer's TCP has acknowledged
 // the bytes of events through a higher mailbox offset than before, the
 // written callback when a chunk holding messages was written in full.
-class SseLoop {
+class SseLoop final : public FanoutBatch::Waker {
  public:
   using ClosedCallback = std::function<void(const std::shared_ptr<SseStream>&, StreamEnd)>;
   using ConfirmedCallback = std::function<void(const std::shared_ptr<SseStream>&, uint64_t offset)>;
@@ -62,7 +64,7 @@ class SseLoop {
           WrittenCallback on_written, EdgeStats* stats, StreamMemory* memory, const Clock* clock);
   SseLoop(const SseLoop&) = delete;
   SseLoop& operator=(const SseLoop&) = delete;
-  ~SseLoop();
+  ~SseLoop() override;
 
   absl::Status Start();
   // Ends every stream with the last chunk (best effort) and joins the thread.
@@ -73,15 +75,22 @@ class SseLoop {
   void Adopt(std::shared_ptr<SseStream> stream, int fd) ABSL_LOCKS_EXCLUDED(mu_);
   // The stream has something queued.
   void Wake(std::shared_ptr<SseStream> stream) ABSL_LOCKS_EXCLUDED(mu_);
+  // These streams (each an SseStream of this loop) have something queued:
+  // one lock and at most one signal for all of them.
+  void WakeAll(std::vector<std::shared_ptr<StreamSink>>& streams) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Connection {
     std::shared_ptr<SseStream> stream;
     int fd = -1;
-    std::deque<OutChunk> outbox;
-    size_t outbox_bytes = 0;   // counted in StreamMemory until written
-    size_t front_written = 0;  // bytes of outbox.front() already sent
-    bool end_after = false;    // close once the outbox is empty
+    // What is being written: outbox[outbox_front] on. Emptied (its room
+    // kept, unless large) once all of it is written.
+    std::vector<OutChunk> outbox;
+    size_t outbox_front = 0;
+    size_t outbox_bytes = 0;      // to write, shared frames included
+    size_t outbox_own_bytes = 0;  // counted in StreamMemory until written
+    size_t front_written = 0;     // bytes of outbox[outbox_front] already sent
+    bool end_after = false;       // close once the outbox is empty
     absl::Time ending_since = absl::InfiniteFuture();
     absl::Time last_progress;  // the last time the peer accepted bytes
     // Delivery confirmation: bytes this loop wrote, what the socket had sent
@@ -141,11 +150,12 @@ class SseLoop {
 
   absl::Mutex mu_;
   std::vector<std::pair<std::shared_ptr<SseStream>, int>> adoptions_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::shared_ptr<SseStream>> ready_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<StreamSink>> ready_ ABSL_GUARDED_BY(mu_);
   bool signalled_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   // Loop thread only.
+  std::vector<std::shared_ptr<StreamSink>> taking_;  // ready_, swapped out each turn
   std::unordered_map<int, Connection> connections_;
   std::unordered_map<const SseStream*, int> fd_of_;
 };

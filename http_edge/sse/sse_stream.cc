@@ -4,6 +4,12 @@
 #include "http_edge/sse/sse_loop.h"
 
 namespace pushbroker {
+namespace {
+
+// Names the SSE frame among a fan-out batch's shared encodings.
+constexpr char kSseFrameEncoder = 0;
+
+}  // namespace
 
 SseStream::SseStream(std::string client_id, SseLoop* loop, size_t max_queued_bytes,
                      StreamMemory* memory, absl::Time opened_at, StreamSlot slot)
@@ -21,7 +27,7 @@ StreamSlot SseStream::TakeSlot() {
 
 SseStream::~SseStream() {
   absl::MutexLock lock(&mu_);
-  memory_->Release(queued_bytes_);
+  memory_->Release(queued_own_bytes_);
 }
 
 bool SseStream::ScheduleWakeLocked() {
@@ -31,21 +37,36 @@ bool SseStream::ScheduleWakeLocked() {
 }
 
 void SseStream::EnqueueLocked(OutChunk chunk) {
-  queued_bytes_ += chunk.bytes.size();
-  memory_->Add(chunk.bytes.size());
+  queued_bytes_ += chunk.size();
+  queued_own_bytes_ += chunk.own_size();
+  memory_->Add(chunk.own_size());
   queued_.push_back(std::move(chunk));
 }
 
-bool SseStream::QueueMessageLocked(const Message& message) {
+FanoutBatch::Encoding SseStream::NewFrame(const Payload& payload) const {
+  auto* frame = new std::string(EncodeSharedFrame(payload.event, payload.data));
+  memory_->Add(frame->size());
+  return FanoutBatch::Encoding(frame, [memory = memory_](const std::string* gone) {
+    memory->Release(gone->size());
+    delete gone;
+  });
+}
+
+bool SseStream::QueueMessageLocked(const Message& message, FanoutBatch* batch) {
   if (message.id.epoch == epoch_ && message.id.offset <= queued_through_) return false;  // sent
   if (message.id.epoch != epoch_ || message.id.offset != queued_through_ + 1) {
     // No retry advice: the client keeps the one it has.
     return EndLocked("");
   }
   queued_through_ = message.id.offset;
-  EnqueueLocked(OutChunk{EncodeChunk(EncodeSseEvent(message.id.ToString(), message.payload->event,
-                                                    message.payload->data)),
-                         message.published_at, message.id.offset, message.id.offset});
+  auto encode = [this, &message] { return NewFrame(*message.payload); };
+  FanoutBatch::Encoding frame =
+      batch != nullptr ? batch->Encoded(message.payload, &kSseFrameEncoder, encode) : encode();
+  char head[kMaxFrameHead];
+  const size_t head_size =
+      EncodeFrameHead(message.id.epoch, message.id.offset, frame->size(), head);
+  EnqueueLocked(OutChunk(absl::string_view(head, head_size), std::move(frame), message.published_at,
+                         message.id.offset, message.id.offset));
   return false;
 }
 
@@ -58,22 +79,25 @@ void SseStream::Prime(std::string opening_chunks, uint64_t replayed_from, uint64
     if (!opening_chunks.empty()) {
       // Opening chunks go before anything held back.
       queued_bytes_ += opening_chunks.size();
+      queued_own_bytes_ += opening_chunks.size();
       memory_->Add(opening_chunks.size());
       opening_bytes_ = opening_chunks.size();
-      queued_.push_front(OutChunk{std::move(opening_chunks), absl::InfinitePast(), replayed_through,
-                                  replayed_from});
+      queued_.insert(queued_.begin(), OutChunk(std::move(opening_chunks), absl::InfinitePast(),
+                                               replayed_through, replayed_from));
     }
     queued_through_ = replayed_through;
     priming_ = false;
     bool ended = false;
-    for (const Message& message : held_while_priming_) ended |= QueueMessageLocked(message);
+    for (const Message& message : held_while_priming_) {
+      ended |= QueueMessageLocked(message, nullptr);
+    }
     held_while_priming_.clear();
     wake = ScheduleWakeLocked() || ended;
   }
   if (wake) loop_->Wake(shared_from_this());
 }
 
-void SseStream::Deliver(const Message& message) {
+void SseStream::Deliver(const Message& message, FanoutBatch& batch) {
   bool wake = false;
   {
     absl::MutexLock lock(&mu_);
@@ -82,14 +106,15 @@ void SseStream::Deliver(const Message& message) {
       held_while_priming_.push_back(message);
       return;
     }
-    if (QueueMessageLocked(message)) {
+    if (QueueMessageLocked(message, &batch)) {
       wake = true;
     } else if (const size_t live_bytes = queued_bytes_ - opening_bytes_;
                live_bytes > max_queued_bytes_ || memory_->MustCut(live_bytes)) {
       overflowed_ = true;
       queued_.clear();
-      memory_->Release(queued_bytes_);
+      memory_->Release(queued_own_bytes_);
       queued_bytes_ = 0;
+      queued_own_bytes_ = 0;
       opening_bytes_ = 0;
       // Always wake: while the peer blocks, a wake may be pending that the
       // loop will not act on until the socket drains.
@@ -99,14 +124,14 @@ void SseStream::Deliver(const Message& message) {
       wake = ScheduleWakeLocked();
     }
   }
-  if (wake) loop_->Wake(shared_from_this());
+  if (wake) batch.Wake(loop_, shared_from_this());
 }
 
 bool SseStream::EndLocked(std::string last) {
   if (ending_ || overflowed_) return false;
   ending_ = true;
-  if (!last.empty()) EnqueueLocked(OutChunk{EncodeChunk(last)});
-  EnqueueLocked(OutChunk{std::string(LastChunk())});
+  if (!last.empty()) EnqueueLocked(OutChunk(EncodeChunk(last)));
+  EnqueueLocked(OutChunk(std::string(LastChunk())));
   return ScheduleWakeLocked();
 }
 
@@ -129,20 +154,18 @@ void SseStream::EndForExpiredToken() {
   if (wake) loop_->Wake(shared_from_this());
 }
 
-SseStream::Batch SseStream::TakeQueued() {
+void SseStream::TakeQueued(Batch& batch) {
   absl::MutexLock lock(&mu_);
-  Batch batch;
   wake_scheduled_ = false;
-  if (overflowed_) {
-    batch.abort = true;
-    return batch;
-  }
-  if (priming_) return batch;  // opening chunks not queued yet
+  batch.end_after = false;
+  batch.abort = overflowed_;
+  if (overflowed_) return;
+  if (priming_) return;  // opening chunks not queued yet
   batch.chunks.swap(queued_);
   queued_bytes_ = 0;
+  queued_own_bytes_ = 0;
   opening_bytes_ = 0;
   batch.end_after = ending_;
-  return batch;
 }
 
 uint64_t SseStream::epoch() const {

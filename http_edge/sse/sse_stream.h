@@ -5,7 +5,6 @@
 #define PUSH_BROKER_HTTP_EDGE_SSE_SSE_STREAM_H_
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,26 +12,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "broker/fanout_batch.h"
 #include "broker/stream_sink.h"
+#include "http_edge/sse/out_chunk.h"
 #include "http_edge/sse/stream_memory.h"
 #include "http_edge/sse/stream_slot.h"
 
 namespace pushbroker {
 
 class SseLoop;
-
-// Bytes ready for the socket (one HTTP chunk, or the last chunk) and, for a
-// live message, when it was published.
-struct OutChunk {
-  std::string bytes;
-  absl::Time published_at = absl::InfinitePast();  // InfinitePast: not a live message
-  // The highest mailbox offset whose event these bytes complete (0: none).
-  // Once the peer acknowledges them, the client has the messages through it.
-  uint64_t through_offset = 0;
-  // The lowest mailbox offset whose event these bytes hold in full (0:
-  // none): once written, messages first_offset..through_offset are delivered.
-  uint64_t first_offset = 0;
-};
 
 // Safe for concurrent access from multiple threads. Until Prime() the
 // stream holds live messages aside, so the replay goes out first; after it,
@@ -67,7 +55,9 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   // The mailbox epoch given to Prime (0 before).
   uint64_t epoch() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  void Deliver(const Message& message) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the message's chunk: its own head and the frame it shares with
+  // the batch's other streams; the loop's wake-up goes to `batch`.
+  void Deliver(const Message& message, FanoutBatch& batch) override ABSL_LOCKS_EXCLUDED(mu_);
   void Close(CloseCause cause, uint32_t retry_ms) override ABSL_LOCKS_EXCLUDED(mu_);
   const char* transport() const override { return "sse"; }
 
@@ -81,11 +71,13 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
 
   // For the loop: what is queued, and whether to end the stream afterwards.
   struct Batch {
-    std::deque<OutChunk> chunks;
+    std::vector<OutChunk> chunks;
     bool end_after = false;  // send these, then the last chunk was included; close
     bool abort = false;      // close now without sending anything more
   };
-  Batch TakeQueued() ABSL_LOCKS_EXCLUDED(mu_);
+  // Fills `batch`, whose chunks must be empty: they are swapped with the
+  // queue, so the two vectors' room is reused and nothing is allocated.
+  void TakeQueued(Batch& batch) ABSL_LOCKS_EXCLUDED(mu_);
 
   bool overflowed() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -99,8 +91,13 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   // processes), ends the stream instead: the client reconnects with its last
   // id and the replay fills the gap exactly. Returns whether the loop needs
   // waking for that end.
-  bool QueueMessageLocked(const Message& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `batch` (may be null) shares the payload's frame among its streams.
+  bool QueueMessageLocked(const Message& message, FanoutBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ScheduleWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A message's frame (all but its id line), counted once in the streams'
+  // memory for as long as any stream holds it.
+  FanoutBatch::Encoding NewFrame(const Payload& payload) const;
 
   const std::string client_id_;
   const absl::Time opened_at_;
@@ -114,8 +111,9 @@ class SseStream final : public StreamSink, public std::enable_shared_from_this<S
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Message> held_while_priming_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_through_ ABSL_GUARDED_BY(mu_) = 0;  // highest offset queued
-  std::deque<OutChunk> queued_ ABSL_GUARDED_BY(mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<OutChunk> queued_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;      // all of it, for the limits
+  size_t queued_own_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // what only this stream holds
   // Bytes of the opening (replay) still queued: bounded by the mailbox, so
   // they do not count against max_queued_bytes_.
   size_t opening_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -20,7 +20,7 @@ using ::pushbroker::testing::StatusIs;
 // Records what the broker hands to a stream.
 class RecordingSink final : public StreamSink {
  public:
-  void Deliver(const Message& message) override {
+  void Deliver(const Message& message, FanoutBatch&) override {
     absl::MutexLock lock(&mu_);
     delivered_.push_back(message.payload->data);
   }

@@ -26,7 +26,7 @@ using ::testing::ElementsAre;
 // Records what the feed asks of the local streams.
 class RecordingListener final : public AppendListener {
  public:
-  size_t OnAppended(const std::string& client_id, const Message& message) override {
+  size_t OnAppended(const std::string& client_id, const Message& message, FanoutBatch&) override {
     absl::MutexLock lock(&mu_);
     appended_.push_back(absl::StrCat(client_id, " ", message.id.ToString(), " ",
                                      message.payload->event, "|", message.payload->data));

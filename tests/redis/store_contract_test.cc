@@ -31,7 +31,7 @@ using ::testing::IsEmpty;
 // Records what reaches one stream, in order.
 class RecordingSink final : public StreamSink {
  public:
-  void Deliver(const Message& message) override {
+  void Deliver(const Message& message, FanoutBatch&) override {
     absl::MutexLock lock(&mu_);
     ids_.push_back(message.id.ToString());
     data_.push_back(message.payload->data);

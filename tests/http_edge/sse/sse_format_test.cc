@@ -1,8 +1,10 @@
 #include "http_edge/sse/sse_format.h"
 
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "broker/message_id.h"
 #include "client/sse_parser.h"
 #include "gtest/gtest.h"
 
@@ -75,6 +77,22 @@ TEST(SseFormatTest, RetryCommentAndChunks) {
   EXPECT_TRUE(events.empty());
   EXPECT_EQ(parser.retry_ms(), 2500u);
   EXPECT_EQ(parser.comments(), 1u);
+}
+
+TEST(SseFormatTest, AFrameHeadAndTheSharedFrameMakeTheWholeChunk) {
+  for (const auto& [epoch, offset, event, data] :
+       std::vector<std::tuple<uint64_t, uint64_t, std::string, std::string>>{
+           {0x7, 1, "", "x"},
+           {0xffffffffffffffff, UINT64_MAX, "update", std::string(70000, 'y')},
+           {0x18d3a4c2b1e, 42, "e", "two\nlines\r\nand\rthree"}}) {
+    const std::string frame = EncodeSharedFrame(event, data);
+    char head[kMaxFrameHead];
+    const size_t head_size = EncodeFrameHead(epoch, offset, frame.size(), head);
+    ASSERT_LE(head_size, kMaxFrameHead);
+    const std::string id = MessageId{epoch, offset}.ToString();
+    EXPECT_EQ(std::string(head, head_size) + frame, EncodeChunk(EncodeSseEvent(id, event, data)))
+        << id;
+  }
 }
 
 }  // namespace

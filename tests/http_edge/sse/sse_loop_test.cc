@@ -8,13 +8,16 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "broker/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http_edge/sse/sse_format.h"
 #include "tests/support/status_matchers.h"
 
 namespace pushbroker {
@@ -28,6 +31,12 @@ Message MessageAt(uint64_t offset, std::string data) {
   return Message{MessageId{7, offset},
                  std::make_shared<const Payload>(Payload{"", std::move(data)}), absl::Now(),
                  absl::InfiniteFuture()};
+}
+
+// Hands a message over as a publish to one client does.
+void Deliver(SseStream& stream, const Message& message) {
+  FanoutBatch batch;
+  stream.Deliver(message, batch);
 }
 
 class SseLoopTest : public ::testing::Test {
@@ -96,16 +105,66 @@ class SseLoopTest : public ::testing::Test {
 
 TEST_F(SseLoopTest, TheOpeningThenLiveMessagesReachThePeerInOrder) {
   auto stream = AdoptedStream("OPENING");
-  stream->Deliver(MessageAt(1, "one"));
-  stream->Deliver(MessageAt(2, "two"));
+  Deliver(*stream, MessageAt(1, "one"));
+  Deliver(*stream, MessageAt(2, "two"));
   const std::string bytes = ReadUntil("data: two\n");
   EXPECT_EQ(bytes.find("OPENING"), 0u);
   EXPECT_LT(bytes.find("data: one\n"), bytes.find("data: two\n"));
 }
 
+TEST_F(SseLoopTest, ABroadcastBatchReachesEveryStreamWithItsOwnIdsAndTheSharedFrame) {
+  constexpr int kStreams = 300;  // past FanoutBatch::kWakeGroup: woken in groups
+  std::vector<std::shared_ptr<SseStream>> streams;
+  std::vector<int> peers;
+  for (int i = 0; i < kStreams; ++i) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fds[1], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    peers.push_back(fds[1]);
+    streams.push_back(std::make_shared<SseStream>(absl::StrCat("c", i), loop_.get(), 1 << 20,
+                                                  &memory_, clock_.Now(), StreamSlot()));
+    streams.back()->Prime("", 0, 0, /*epoch=*/100 + i);
+    loop_->Adopt(streams.back(), fds[0]);
+  }
+  // Two broadcasts from another thread, the second a frame far larger than
+  // a socket buffer (written in parts as the peers read).
+  const std::string big(300000, 'b');
+  std::thread publisher([&] {
+    for (const std::string& data : {std::string("small"), big}) {
+      auto payload = std::make_shared<const Payload>(Payload{"news", data});
+      FanoutBatch batch;
+      for (int i = 0; i < kStreams; ++i) {
+        streams[i]->Deliver(
+            Message{MessageId{static_cast<uint64_t>(100 + i), data.size() > 5 ? 2u : 1u}, payload,
+                    absl::Now(), absl::InfiniteFuture()},
+            batch);
+      }
+    }
+  });
+  for (int i = 0; i < kStreams; ++i) {
+    const std::string expected =
+        EncodeChunk(EncodeSseEvent(MessageId{static_cast<uint64_t>(100 + i), 1}.ToString(), "news",
+                                   "small")) +
+        EncodeChunk(
+            EncodeSseEvent(MessageId{static_cast<uint64_t>(100 + i), 2}.ToString(), "news", big));
+    std::string got;
+    char buffer[65536];
+    while (got.size() < expected.size()) {
+      const ssize_t n = ::recv(peers[i], buffer, sizeof(buffer), 0);
+      if (n <= 0) break;
+      got.append(buffer, n);
+    }
+    ASSERT_EQ(got.size(), expected.size()) << "stream " << i;
+    EXPECT_TRUE(got == expected) << "stream " << i;
+  }
+  publisher.join();
+  for (int fd : peers) ::close(fd);
+}
+
 TEST_F(SseLoopTest, WithoutTcpAcknowledgementsAWrittenEventCountsAsReceived) {
   auto stream = AdoptedStream("OPENING");
-  stream->Deliver(MessageAt(1, "one"));
+  Deliver(*stream, MessageAt(1, "one"));
   ReadUntil("data: one\n");
   absl::MutexLock lock(&mu_);
   auto confirmed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return confirmed_ == 1; };
