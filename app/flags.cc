@@ -109,6 +109,13 @@ ABSL_FLAG(uint32_t, max_request_line_bytes, pushbroker::HttpEdgeOptions{}.max_re
           "Longest HTTP request line (method, URL, version), at most 8192; longer gets 414.");
 ABSL_FLAG(absl::Duration, http_head_timeout, pushbroker::HttpEdgeOptions{}.head_timeout,
           "Time a connection has to send a complete request head (slowloris defence); then 408.");
+ABSL_FLAG(uint32_t, max_batch_size, pushbroker::PublishCallLimits{}.max_batch_size,
+          "Most requests in one PublishBatch; a larger batch is refused whole.");
+ABSL_FLAG(uint32_t, max_batch_bytes, 16 << 20,
+          "Largest gRPC request in bytes (a PublishBatch's size on the wire); at least 4 MiB "
+          "and twice --max_message_bytes.");
+ABSL_FLAG(uint32_t, publish_stream_window, pushbroker::PublishCallLimits{}.stream_window,
+          "PublishStream requests the broker reads ahead of their answers (per stream).");
 ABSL_FLAG(uint32_t, grpc_max_metadata_bytes, pushbroker::GrpcServerOptions{}.max_metadata_bytes,
           "Most request metadata (headers) one gRPC call may carry; a call over it fails.");
 ABSL_FLAG(uint32_t, max_request_body_bytes, pushbroker::HttpEdgeOptions{}.max_request_body_bytes,
@@ -338,13 +345,19 @@ absl::StatusOr<GrpcServerOptions> GrpcOptionsFromFlags() {
   RETURN_IF_ERROR(CheckPort("grpc_port", absl::GetFlag(FLAGS_grpc_port)));
   RETURN_IF_ERROR(
       CheckPositive("grpc_max_metadata_bytes", absl::GetFlag(FLAGS_grpc_max_metadata_bytes)));
+  RETURN_IF_ERROR(CheckPositive("max_batch_size", absl::GetFlag(FLAGS_max_batch_size)));
+  RETURN_IF_ERROR(
+      CheckPositive("publish_stream_window", absl::GetFlag(FLAGS_publish_stream_window)));
   GrpcServerOptions grpc;
   grpc.bind_address = absl::GetFlag(FLAGS_bind_address);
   grpc.port = absl::GetFlag(FLAGS_grpc_port);
   grpc.default_retry_ms = absl::GetFlag(FLAGS_retry_ms);
-  // Room for the largest message plus its envelope.
+  // Room for a batch, and at least for the largest message plus its envelope.
   grpc.max_receive_message_bytes =
-      std::max<size_t>(4 << 20, 2 * size_t{absl::GetFlag(FLAGS_max_message_bytes)} + 4096);
+      std::max<size_t>({size_t{4} << 20, size_t{absl::GetFlag(FLAGS_max_batch_bytes)},
+                        2 * size_t{absl::GetFlag(FLAGS_max_message_bytes)} + 4096});
+  grpc.publish_limits.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  grpc.publish_limits.stream_window = absl::GetFlag(FLAGS_publish_stream_window);
   grpc.max_metadata_bytes = absl::GetFlag(FLAGS_grpc_max_metadata_bytes);
   grpc.publish_rate.per_second = absl::GetFlag(FLAGS_publish_rate_per_key);
   grpc.publish_rate.burst = std::max<double>(1, absl::GetFlag(FLAGS_publish_burst_per_key));

@@ -149,63 +149,129 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-// Completes a PublishStream: reads a request, publishes, writes its
-// response, and only then reads the next, so responses keep request order.
+// Completes a PublishStream with read-ahead: each request is published as
+// soon as it is read (so appends keep request order) and the next read
+// starts at once, up to `window` requests whose answers are not yet written;
+// answers go out one write at a time, in request order. A request that
+// fails ends the stream after the answers before it, and nothing after it
+// is read. The call finishes only once no publish waits for receipts, whose
+// completions write into the slots. Thread-safe: gRPC's callbacks and
+// receipt completions meet under mu_.
 class BrokerService::PublishStreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PublishStreamReactor(BrokerService* service, const grpc::CallbackServerContext* context)
-      : service_(service) {
+      : service_(service), window_(std::max<size_t>(1, service->publish_limits_.stream_window)) {
     absl::StatusOr<std::string> publisher = service_->Authorize(context);
+    absl::MutexLock lock(&mu_);
     if (!publisher.ok()) {
-      End(ToGrpcStatus(publisher.status()));
-      return;
+      end_ = ToGrpcStatus(publisher.status());
+      stopped_ = true;
+    } else {
+      publisher_ = *std::move(publisher);
     }
-    publisher_ = *std::move(publisher);
-    StartRead(&request_);
+    ProgressLocked();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed, or the call ended
-      End(grpc::Status::OK);
-      return;
-    }
-    response_.Clear();
-    // A request that waits for receipts answers later, from another thread;
-    // the next request is read only after its answer went out.
-    service_->PublishBytes(publisher_, request_, &response_, [this](absl::Status status) {
-      if (!status.ok()) {
-        End(ToGrpcStatus(
-            absl::Status(status.code(),
-                         absl::StrCat("request #", index_, " of the stream: ", status.message()))));
+    Slot* slot;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      // The client half-closed or the call ended; or the answers can no
+      // longer be written, so nothing more is published.
+      if (!ok || stopped_) {
+        reads_done_ = true;
+        ProgressLocked();
         return;
       }
-      ++index_;
-      StartWrite(&response_);
-    });
+      slots_.push_back(std::make_unique<Slot>());
+      slot = slots_.back().get();
+      slot->index = read_++;
+      ++publishing_;
+    }
+    // Unlocked: the answer may come at once, on this thread.
+    service_->PublishBytes(publisher_, request_, &slot->response,
+                           [this, slot](absl::Status status) { Answered(slot, status); });
+    absl::MutexLock lock(&mu_);
+    ProgressLocked();
   }
 
   void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
     if (!ok) {
-      End(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
-      return;
+      if (end_.ok()) end_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading");
+      stopped_ = true;
+    } else {
+      slots_.pop_front();
     }
-    StartRead(&request_);
+    ProgressLocked();
   }
 
   void OnDone() override { delete this; }
 
  private:
-  void End(grpc::Status status) {
-    service_->RecordCall("PublishStream", status);
-    Finish(std::move(status));
+  struct Slot {
+    uint64_t index = 0;  // in the stream, from 0
+    grpc::ByteBuffer response;
+    bool answered = false;
+    absl::Status status;
+  };
+
+  void Answered(Slot* slot, absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    slot->answered = true;
+    slot->status = std::move(status);
+    --publishing_;
+    // A failed publish stops the reading; it answers in its turn.
+    if (!slot->status.ok()) failed_ = true;
+    ProgressLocked();
+  }
+
+  // Starts whatever can start now: the next answer's write, the next read,
+  // or the end of the call.
+  void ProgressLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (!writing_ && !stopped_ && !slots_.empty() && slots_.front()->answered) {
+      Slot& front = *slots_.front();
+      if (front.status.ok()) {
+        writing_ = true;
+        StartWrite(&front.response);
+      } else {
+        end_ = ToGrpcStatus(absl::Status(
+            front.status.code(),
+            absl::StrCat("request #", front.index, " of the stream: ", front.status.message())));
+        stopped_ = true;
+      }
+    }
+    if (!reading_ && !reads_done_ && !failed_ && !stopped_ && slots_.size() < window_) {
+      reading_ = true;
+      StartRead(&request_);
+    }
+    const bool nothing_more = stopped_ || (reads_done_ && slots_.empty());
+    if (nothing_more && !writing_ && !reading_ && publishing_ == 0) {
+      finished_ = true;
+      service_->RecordCall("PublishStream", end_);
+      Finish(end_);
+    }
   }
 
   BrokerService* const service_;
-  std::string publisher_;  // the API key's id
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-  uint64_t index_ = 0;
+  const size_t window_;
+  std::string publisher_;     // the API key's id; set before the first read
+  grpc::ByteBuffer request_;  // the read in progress; one at a time
+  absl::Mutex mu_;
+  std::deque<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);  // unwritten, in order
+  uint64_t read_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t publishing_ ABSL_GUARDED_BY(mu_) = 0;  // read, not answered yet
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;   // a publish failed: read no more
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // write nothing more: end with end_
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_ ABSL_GUARDED_BY(mu_);
 };
 
 // Serves one Watch: the first request opens a watch on the broker's event
@@ -341,10 +407,12 @@ grpc::ServerBidiReactor<v1::WatchRequest, v1::BrokerEvent>* BrokerService::Watch
 
 BrokerService::BrokerService(Broker* broker, uint32_t default_retry_ms, Logger* logger,
                              const ClientAuthenticator* auth, const ApiKeys* api_keys,
-                             RateLimit publish_rate, size_t max_metadata_bytes)
+                             RateLimit publish_rate, size_t max_metadata_bytes,
+                             PublishCallLimits publish_limits)
     : broker_(broker),
       default_retry_ms_(default_retry_ms),
       max_metadata_bytes_(max_metadata_bytes),
+      publish_limits_(publish_limits),
       logger_(logger),
       auth_(auth),
       api_keys_(api_keys),
@@ -403,24 +471,27 @@ absl::StatusOr<BrokerService::ParsedPublish> BrokerService::ParsePublish(
     return absl::InvalidArgumentError(
         "the request is not a well-formed pushbroker.v1.PublishRequest");
   }
+  return ParseWire(request);
+}
+
+absl::StatusOr<BrokerService::ParsedPublish> BrokerService::ParseWire(
+    internal::PublishRequestWire& request) {
   ParsedPublish parsed;
   ASSIGN_OR_RETURN(parsed.wait, WaitOf(request));
   ASSIGN_OR_RETURN(parsed.request, ToCore(request));
   return parsed;
 }
 
-v1::PublishResponse BrokerService::ToResponse(const PublishResult& result) {
-  v1::PublishResponse response;
-  response.set_id(result.id);
-  response.set_mailboxes(result.mailboxes);
-  response.set_streams(result.streams);
-  response.set_duplicate(result.duplicate);
+void BrokerService::ToResponse(const PublishResult& result, v1::PublishResponse* response) {
+  response->set_id(result.id);
+  response->set_mailboxes(result.mailboxes);
+  response->set_streams(result.streams);
+  response->set_duplicate(result.duplicate);
   for (const auto& [client_id, id] : result.recipients) {
-    v1::Recipient* recipient = response.add_recipients();
+    v1::Recipient* recipient = response->add_recipients();
     recipient->set_client_id(client_id);
     recipient->set_id(id);
   }
-  return response;
 }
 
 void BrokerService::PublishBytes(const std::string& publisher,
@@ -432,9 +503,11 @@ void BrokerService::PublishBytes(const std::string& publisher,
   if (parsed->wait.want == Receipt::kNone) {
     absl::StatusOr<PublishResult> result = broker_->Publish(std::move(parsed->request));
     if (!result.ok()) return finish(result.status());
+    v1::PublishResponse response;
+    ToResponse(*result, &response);
     bool own_buffer = false;
     const bool serialized = grpc::SerializationTraits<v1::PublishResponse>::Serialize(
-                                ToResponse(*result), response_bytes, &own_buffer)
+                                response, response_bytes, &own_buffer)
                                 .ok();
     return finish(serialized ? absl::OkStatus()
                              : absl::InternalError("cannot serialize the response"));
@@ -445,30 +518,156 @@ void BrokerService::PublishBytes(const std::string& publisher,
   absl::StatusOr<PublishResult> result =
       broker_->Publish(std::move(parsed->request), std::move(parsed->wait));
   if (!result.ok()) return join->Fail(result.status());  // the wait never completes then
-  join->SetResponse(ToResponse(*result));
+  v1::PublishResponse response;
+  ToResponse(*result, &response);
+  join->SetResponse(std::move(response));
 }
 
-grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
-                                                 const grpc::ByteBuffer* request,
-                                                 grpc::ByteBuffer* response) {
+// A PublishBatch some of whose requests wait for receipts: answered once
+// every request was published and every wait has completed, whichever comes
+// last. Safe for concurrent access from multiple threads.
+class BrokerService::BatchJoin : public std::enable_shared_from_this<BatchJoin> {
+ public:
+  BatchJoin(grpc::ByteBuffer* out, std::function<void(absl::Status)> finish)
+      : out_(out), finish_(std::move(finish)) {}
+
+  // The publishing thread fills it until Published().
+  v1::PublishBatchResponse& response() { return response_; }
+  // Request `index` will wait: its receipt callback.
+  std::function<void(ReceiptCounts)> Waiter(size_t index) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    ++waiting_;
+    return
+        [self = shared_from_this(), index](ReceiptCounts counts) { self->Counted(index, counts); };
+  }
+  // Request `index` failed after all: its wait never completes.
+  void NoWait() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    --waiting_;
+  }
+  void Published() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    published_ = true;
+    MaybeFinishLocked();
+  }
+
+ private:
+  void Counted(size_t index, ReceiptCounts counts) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    counts_.emplace_back(index, counts);
+    --waiting_;
+    MaybeFinishLocked();
+  }
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!published_ || waiting_ > 0) return;
+    for (const auto& [index, counts] : counts_) {
+      v1::PublishResponse* response = response_.mutable_results(index)->mutable_response();
+      response->set_delivered(counts.delivered);
+      response->set_acked(counts.acked);
+    }
+    bool own_buffer = false;
+    const bool serialized =
+        grpc::SerializationTraits<v1::PublishBatchResponse>::Serialize(response_, out_, &own_buffer)
+            .ok();
+    finish_(serialized ? absl::OkStatus() : absl::InternalError("cannot serialize the response"));
+  }
+
+  absl::Mutex mu_;
+  grpc::ByteBuffer* const out_;
+  const std::function<void(absl::Status)> finish_;
+  // Written by the publishing thread alone until published_, then here.
+  v1::PublishBatchResponse response_;
+  size_t waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool published_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<size_t, ReceiptCounts>> counts_ ABSL_GUARDED_BY(mu_);
+};
+
+void BrokerService::PublishBatchBytes(const std::string& publisher,
+                                      const grpc::ByteBuffer& request_bytes,
+                                      grpc::ByteBuffer* response_bytes,
+                                      std::function<void(absl::Status)> finish) {
+  internal::PublishBatchRequestWire batch;
+  grpc::ByteBuffer input(request_bytes);  // Deserialize consumes its buffer
+  if (!grpc::SerializationTraits<internal::PublishBatchRequestWire>::Deserialize(&input, &batch)
+           .ok()) {
+    return finish(absl::InvalidArgumentError(
+        "the request is not a well-formed pushbroker.v1.PublishBatchRequest"));
+  }
+  const size_t size = static_cast<size_t>(batch.requests_size());
+  if (size == 0) return finish(absl::InvalidArgumentError("requests is empty"));
+  if (size > publish_limits_.max_batch_size) {
+    return finish(absl::InvalidArgumentError(absl::StrCat("the batch has ", size,
+                                                          " requests; --max_batch_size is ",
+                                                          publish_limits_.max_batch_size)));
+  }
+  // The whole batch, or none of it, against the publisher's rate.
+  if (absl::Status rate = publish_rate_.Take(publisher, static_cast<double>(size), absl::Now());
+      !rate.ok()) {
+    return finish(rate);
+  }
+  auto join = std::make_shared<BatchJoin>(response_bytes, std::move(finish));
+  v1::PublishBatchResponse& response = join->response();
+  response.mutable_results()->Reserve(static_cast<int>(size));
+  for (size_t i = 0; i < size; ++i) {
+    v1::PublishResult* out = response.add_results();
+    absl::StatusOr<ParsedPublish> parsed = ParseWire(*batch.mutable_requests(static_cast<int>(i)));
+    absl::StatusOr<PublishResult> result;
+    if (!parsed.ok()) {
+      result = parsed.status();
+    } else if (parsed->wait.want == Receipt::kNone) {
+      result = broker_->Publish(std::move(parsed->request));
+    } else {
+      parsed->wait.done = join->Waiter(i);
+      result = broker_->Publish(std::move(parsed->request), std::move(parsed->wait));
+      if (!result.ok()) join->NoWait();
+    }
+    if (result.ok()) {
+      ToResponse(*result, out->mutable_response());
+    } else {
+      out->mutable_error()->set_code(static_cast<int32_t>(result.status().code()));
+      out->mutable_error()->set_message(std::string(result.status().message()));
+    }
+  }
+  join->Published();
+}
+
+template <typename Run>
+grpc::ServerUnaryReactor* BrokerService::UnaryWithFinish(grpc::CallbackServerContext* context,
+                                                         absl::string_view method, Run run) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto finish = [this, reactor](absl::Status status) {
+  std::function<void(absl::Status)> finish = [this, reactor, method](absl::Status status) {
     grpc::Status result = ToGrpcStatus(status);
-    RecordCall("Publish", result);
+    RecordCall(method, result);
     reactor->Finish(std::move(result));
   };
   absl::StatusOr<std::string> publisher = Authorize(context);
   if (!publisher.ok()) {
     finish(publisher.status());
   } else {
-    PublishBytes(*publisher, *request, response, std::move(finish));
+    run(*publisher, std::move(finish));
   }
   return reactor;
+}
+
+grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* context,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
+  return UnaryWithFinish(context, "Publish", [&](const std::string& publisher, auto finish) {
+    PublishBytes(publisher, *request, response, std::move(finish));
+  });
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BrokerService::PublishStream(
     grpc::CallbackServerContext* context) {
   return new PublishStreamReactor(this, context);
+}
+
+grpc::ServerUnaryReactor* BrokerService::PublishBatch(grpc::CallbackServerContext* context,
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* response) {
+  return UnaryWithFinish(context, "PublishBatch", [&](const std::string& publisher, auto finish) {
+    PublishBatchBytes(publisher, *request, response, std::move(finish));
+  });
 }
 
 grpc::ServerUnaryReactor* BrokerService::Subscribe(grpc::CallbackServerContext* context,

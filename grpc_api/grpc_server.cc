@@ -87,7 +87,7 @@ GrpcServer::GrpcServer(GrpcServerOptions options, Broker* broker, Logger* logger
                        const ClientAuthenticator* auth, const ApiKeys* api_keys)
     : options_(std::move(options)),
       service_(broker, options_.default_retry_ms, logger, auth, api_keys, options_.publish_rate,
-               options_.max_metadata_bytes) {}
+               options_.max_metadata_bytes, options_.publish_limits) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 

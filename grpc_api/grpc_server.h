@@ -29,6 +29,7 @@ struct GrpcServerOptions {
   std::string tls_key;
   std::string tls_client_ca;
   RateLimit publish_rate;  // per API key; unlimited by default
+  PublishCallLimits publish_limits;
 };
 
 // Start() and Shutdown() are for one owning thread. `broker` must outlive it.

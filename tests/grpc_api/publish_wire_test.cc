@@ -20,6 +20,17 @@ TEST(PublishWireTest, EveryPublicFieldHasATwinWithTheSameNumberAndName) {
   }
 }
 
+TEST(PublishWireTest, ABatchIsReadAsRepeatedWireRequests) {
+  const auto* field = v1::PublishBatchRequest::descriptor()->FindFieldByName("requests");
+  const auto* twin = internal::PublishBatchRequestWire::descriptor()->FindFieldByName("requests");
+  ASSERT_NE(field, nullptr);
+  ASSERT_NE(twin, nullptr);
+  EXPECT_EQ(twin->number(), field->number());
+  EXPECT_TRUE(twin->is_repeated() && field->is_repeated());
+  EXPECT_EQ(v1::PublishBatchRequest::descriptor()->field_count(),
+            internal::PublishBatchRequestWire::descriptor()->field_count());
+}
+
 TEST(PublishWireTest, ReadsAFullRequestBackFieldByField) {
   v1::PublishRequest request;
   request.mutable_clients()->add_ids("alice");

@@ -322,9 +322,10 @@ TEST_F(GrpcApiTest, ReflectionServesTheBrokerFileDescriptor) {
   ASSERT_EQ(broker->service_size(), 1);
   std::vector<std::string> methods;
   for (const auto& method : broker->service(0).method()) methods.push_back(method.name());
-  EXPECT_EQ(methods, (std::vector<std::string>{"Publish", "PublishStream", "Subscribe",
-                                               "Unsubscribe", "GetClient", "History", "Disconnect",
-                                               "DeleteClient", "IssueClientToken", "Watch"}));
+  EXPECT_EQ(methods,
+            (std::vector<std::string>{"Publish", "PublishStream", "PublishBatch", "Subscribe",
+                                      "Unsubscribe", "GetClient", "History", "Disconnect",
+                                      "DeleteClient", "IssueClientToken", "Watch"}));
 }
 
 TEST_F(GrpcApiTest, PushctlPublishesAndReads) {

@@ -4,7 +4,8 @@
 //           --topic=T | --broadcast) [--event=E] [--ttl=30s] [--idempotency_key=K]
 //           [--return_ids] DATA|-
 //   pushctl publish --json '{"client_id":"alice","data":"hi"}'|-   (a PublishRequest in JSON)
-//   pushctl publish-stream [target flags | --json]   (one message per stdin line)
+//   pushctl publish-stream [target flags | --json] [--batch_size=100]
+//           (one message per stdin line, sent in PublishBatch calls)
 //   pushctl subscribe CLIENT TOPIC        pushctl unsubscribe CLIENT TOPIC
 //   pushctl get CLIENT                    pushctl history CLIENT [--after=ID] [--limit=N]
 //   pushctl disconnect CLIENT [--retry_ms=N]
@@ -15,7 +16,9 @@
 //   pushctl publish ... --wait_for=delivered|acked [--wait_timeout=5s]
 //
 // Responses print as JSON; errors print the gRPC status and exit 1.
+#include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -31,6 +34,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -72,6 +76,9 @@ ABSL_FLAG(std::string, after, "", "history, tail: messages after this id; watch:
 ABSL_FLAG(uint32_t, limit, 0, "history: at most this many (0: the broker's default).");
 ABSL_FLAG(uint32_t, retry_ms, 0, "disconnect: reconnect delay to advise (0: the broker's).");
 ABSL_FLAG(bool, json, false, "publish, publish-stream: the input is a PublishRequest in JSON.");
+ABSL_FLAG(uint32_t, batch_size, 100,
+          "publish-stream: most lines in one PublishBatch call (at most the broker's "
+          "--max_batch_size).");
 ABSL_FLAG(std::string, http, "http://localhost:8080", "tail: the broker's HTTP edge.");
 ABSL_FLAG(uint32_t, count, 0, "tail, watch: stop after this many events (0: never).");
 ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(),
@@ -224,42 +231,87 @@ int Publish(Broker::Stub& stub, const std::vector<std::string>& args) {
   return Print(stub.Publish(&context, request, &response), response);
 }
 
-// One publish per stdin line over PublishStream; a JSON line per response.
+// One publish per stdin line, sent in PublishBatch calls of up to
+// --batch_size lines: this thread reads, a sender thread takes whatever
+// lines are waiting when its previous call returns, so a fast producer's
+// lines travel in full batches and a slow one's go at once. A JSON line per
+// result, in order: the PublishResponse, or {"error": {...}} for a line the
+// broker refused (the others still go).
 int PublishStream(Broker::Stub& stub) {
-  grpc::ClientContext context;
-  AddApiKey(context);
-  auto stream = stub.PublishStream(&context);
-  size_t answered = 0;
-  std::thread reader([&] {
-    pushbroker::v1::PublishResponse response;
+  const size_t batch_size = std::max<uint32_t>(1, absl::GetFlag(FLAGS_batch_size));
+  absl::Mutex mu;
+  std::deque<pushbroker::v1::PublishRequest> waiting;  // guarded by mu
+  bool input_done = false;                             // guarded by mu
+  bool call_failed = false;                            // guarded by mu
+  size_t published = 0, refused = 0;                   // the sender's
+  std::thread sender([&] {
     google::protobuf::util::JsonPrintOptions options;
     options.preserve_proto_field_names = true;
-    while (stream->Read(&response)) {
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(response, &json, options);
-      std::cout << json << "\n";
-      ++answered;
+    while (true) {
+      pushbroker::v1::PublishBatchRequest batch;
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+          return !waiting.empty() || input_done;
+        };
+        mu.Await(absl::Condition(&ready));
+        if (waiting.empty()) return;
+        while (!waiting.empty() && static_cast<size_t>(batch.requests_size()) < batch_size) {
+          *batch.add_requests() = std::move(waiting.front());
+          waiting.pop_front();
+        }
+      }
+      grpc::ClientContext context;
+      SetDeadline(context);
+      pushbroker::v1::PublishBatchResponse response;
+      const grpc::Status status = stub.PublishBatch(&context, batch, &response);
+      if (!status.ok()) {
+        std::cerr << "pushctl: " << status.error_code() << " " << status.error_message() << "\n";
+        absl::MutexLock lock(&mu);
+        call_failed = true;
+        return;
+      }
+      for (const pushbroker::v1::PublishResult& result : response.results()) {
+        std::string json;
+        if (result.has_response()) {
+          ++published;
+          (void)google::protobuf::util::MessageToJsonString(result.response(), &json, options);
+        } else {
+          ++refused;
+          (void)google::protobuf::util::MessageToJsonString(result, &json, options);
+        }
+        std::cout << json << "\n";
+      }
+      std::cout.flush();
     }
   });
-  size_t sent = 0;
+  size_t line_number = 0;
   std::string line, error;
   while (std::getline(std::cin, line)) {
     pushbroker::v1::PublishRequest request;
     if (!BuildRequest(line, request, error)) {
-      std::cerr << "pushctl: line " << sent + 1 << ": " << error << "\n";
+      std::cerr << "pushctl: line " << line_number + 1 << ": " << error << "\n";
       break;
     }
-    if (!stream->Write(request)) break;
-    ++sent;
+    ++line_number;
+    absl::MutexLock lock(&mu);
+    // A bounded backlog: the reading waits for the broker.
+    auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return call_failed || waiting.size() < 4 * batch_size;
+    };
+    mu.Await(absl::Condition(&room));
+    if (call_failed) break;
+    waiting.push_back(std::move(request));
   }
-  stream->WritesDone();
-  reader.join();
-  grpc::Status status = stream->Finish();
-  std::cerr << "pushctl: " << answered << " of " << sent << " published\n";
-  if (!status.ok()) {
-    std::cerr << "pushctl: " << status.error_code() << " " << status.error_message() << "\n";
-    return 1;
+  {
+    absl::MutexLock lock(&mu);
+    input_done = true;
   }
+  sender.join();
+  std::cerr << "pushctl: " << published << " of " << line_number << " published";
+  if (refused > 0) std::cerr << ", " << refused << " refused";
+  std::cerr << "\n";
+  if (call_failed || refused > 0) return 1;
   return error.empty() ? 0 : 2;
 }
 
@@ -281,7 +333,8 @@ void SetUpUsage() {
       "[--ttl=30s]\n"
       "          [--idempotency_key=K] [--return_ids] DATA|-\n"
       "  publish --json '{\"client_id\":\"alice\",\"data\":\"hi\"}'|-\n"
-      "  publish-stream [target flags | --json]     one message per stdin line\n"
+      "  publish-stream [target flags | --json] [--batch_size=100]   one message per stdin "
+      "line, in batches\n"
       "  subscribe CLIENT TOPIC | unsubscribe CLIENT TOPIC\n"
       "  get CLIENT | history CLIENT [--after=ID] [--limit=N]\n"
       "  disconnect CLIENT [--retry_ms=N] | delete CLIENT\n"
