@@ -13,8 +13,10 @@ results=$(mktemp)
 label=  # prefixed to the scenario names of what follows (the cluster's runs)
 trap 'rm -f "$results"; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; [ -n "${redis:-}" ] && kill "$redis" 2>/dev/null; [ ${#cluster_pids[@]} -gt 0 ] && kill "${cluster_pids[@]}" 2>/dev/null; for p in "${replica_pids[@]}"; do [ "$p" != 0 ] && kill "$p" 2>/dev/null; done; true' EXIT
 
+# PUSH_BROKER_BIN runs another build of the broker (a baseline) under the
+# same load tool.
 start_broker() {
-  build/push-broker --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
+  "${PUSH_BROKER_BIN:-build/push-broker}" --bind_address=127.0.0.1 --http_port=$http_port --grpc_port=$grpc_port \
     --admin_port=$admin_port --log_level=warn --max_connections=20000 --max_publish_targets=20000 \
     "$@" 2> /tmp/push-broker-bench.log &
   broker=$!
@@ -179,10 +181,16 @@ for scenario in hold fanout unicast publish replay storm soak evict history memo
   case $scenario in
     hold) for n in 1000 10000 19000; do bench --scenario=hold --streams=$n --settle=12s; done ;;
     fanout) bench --scenario=fanout --streams=10000 --interval=200ms --duration=20s ;;
-    unicast) bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 ;;
+    unicast)
+      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4
+      bench --scenario=unicast --streams=1000 --duration=10s --publish_streams=4 --mode=batch \
+        --batch_size=100 ;;
+    # Unary calls (256 in flight), PublishStream (4 streams of 256 unanswered
+    # each) and PublishBatch of 100 (4 calls in flight), to 1,000 mailboxes.
     publish)
       bench --scenario=publish --mode=unary --duration=5s --in_flight=256
-      bench --scenario=publish --mode=stream --duration=5s --publish_streams=4 ;;
+      bench --scenario=publish --mode=stream --duration=5s --publish_streams=4
+      bench --scenario=publish --mode=batch --duration=5s --publish_streams=4 --batch_size=100 ;;
     replay) bench --scenario=replay --missed=1000 ;;
     storm) bench --scenario=storm --streams=10000 --missed=10 --retry_ms=2000 ;;
     # A million mailboxes, then broadcasts past a 256 MiB budget, with a probe.

@@ -44,7 +44,9 @@ ABSL_FLAG(absl::Duration, interval, absl::Milliseconds(200),
           "fanout/soak: time between broadcasts");
 ABSL_FLAG(absl::Duration, settle, absl::Seconds(12),
           "hold: wait before sampling the broker (request threads linger 10 s)");
-ABSL_FLAG(std::string, mode, "unary", "publish: unary or stream");
+ABSL_FLAG(std::string, mode, "unary",
+          "publish: unary, stream or batch; unicast: stream or batch (how the load publishes)");
+ABSL_FLAG(int, batch_size, 100, "batch mode: requests in one PublishBatch");
 ABSL_FLAG(int, in_flight, 256, "unary publishes outstanding at once");
 ABSL_FLAG(int, publish_streams, 4, "PublishStream streams at once");
 ABSL_FLAG(int, clients, 1000, "publish: distinct target clients");
@@ -259,6 +261,7 @@ int Fanout() {
           {"max_ms", F(latency.QuantileMs(1.0))},
           {"reconnects", absl::StrCat(fleet.counters().connects - n)},
           {"rss_mib", F(after.rss_kib / 1024)},
+          {"broker_cpu_s", F(after.cpu_s - before.cpu_s, 2)},
           {"threads", absl::StrCat(before.threads)},
           {"watch_events", absl::StrCat(watcher ? watcher->received() : 0)}});
   return publish_errors.load() == 0 && tally.received == expected ? 0 : 1;
@@ -403,13 +406,16 @@ int Unicast() {
   absl::Notification done;
   LoadResult load;
   std::thread sender([&] {
-    load = publisher.RunStreams(
-        [n](uint64_t i, v1::PublishRequest* request) {
-          // A fixed pseudo-random spread over the clients.
-          request->set_client_id(ClientId((i * 2654435761u) % n));
-          request->set_data(StampedData(i + 1));
-        },
-        absl::GetFlag(FLAGS_publish_streams), UINT64_MAX, duration);
+    // A fixed pseudo-random spread over the clients.
+    RequestMaker make = [n](uint64_t i, v1::PublishRequest* request) {
+      request->set_client_id(ClientId((i * 2654435761u) % n));
+      request->set_data(StampedData(i + 1));
+    };
+    load = absl::GetFlag(FLAGS_mode) == "batch"
+               ? publisher.RunBatches(make, absl::GetFlag(FLAGS_batch_size),
+                                      absl::GetFlag(FLAGS_publish_streams), UINT64_MAX, duration)
+               : publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams), UINT64_MAX,
+                                      duration);
     done.Notify();
   });
   fleet.RunUntil([&] { return done.HasBeenNotified() && received >= load.acknowledged; },
@@ -428,6 +434,22 @@ int Unicast() {
   return received == load.acknowledged ? 0 : 1;
 }
 
+// The publishing load --mode names: unary calls, PublishStream, or
+// PublishBatch (--batch_size requests a call, --publish_streams calls
+// outstanding).
+LoadResult RunLoad(Publisher& publisher, const RequestMaker& make, uint64_t count) {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  if (mode == "unary") {
+    return publisher.RunUnary(make, absl::GetFlag(FLAGS_in_flight), count, duration);
+  }
+  if (mode == "batch") {
+    return publisher.RunBatches(make, absl::GetFlag(FLAGS_batch_size),
+                                absl::GetFlag(FLAGS_publish_streams), count, duration);
+  }
+  return publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams), count, duration);
+}
+
 int PublishOnly() {
   Publisher publisher(absl::GetFlag(FLAGS_grpc_target));
   const size_t clients = absl::GetFlag(FLAGS_clients);
@@ -436,16 +458,17 @@ int PublishOnly() {
     request->set_client_id(ClientId(i % clients));
     request->set_data(data);
   };
-  const bool unary = absl::GetFlag(FLAGS_mode) == "unary";
-  const LoadResult load = unary ? publisher.RunUnary(make, absl::GetFlag(FLAGS_in_flight),
-                                                     UINT64_MAX, absl::GetFlag(FLAGS_duration))
-                                : publisher.RunStreams(make, absl::GetFlag(FLAGS_publish_streams),
-                                                       UINT64_MAX, absl::GetFlag(FLAGS_duration));
-  Result(unary ? "publish_unary" : "publish_stream",
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const ProcessSample before = Broker();
+  const LoadResult load = RunLoad(publisher, make, UINT64_MAX);
+  const ProcessSample after = Broker();
+  Result(absl::StrCat("publish_", mode,
+                      mode == "batch" ? absl::StrCat(absl::GetFlag(FLAGS_batch_size)) : ""),
          {{"published", absl::StrCat(load.acknowledged)},
           {"failed", absl::StrCat(load.failed)},
           {"seconds", F(absl::ToDoubleSeconds(load.elapsed), 2)},
-          {"per_s", F(load.per_second(), 0)}});
+          {"per_s", F(load.per_second(), 0)},
+          {"broker_cpu_s", F(after.cpu_s - before.cpu_s, 2)}});
   return load.failed == 0 ? 0 : 1;
 }
 

@@ -1,5 +1,6 @@
 #include "bench/load/publisher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -95,6 +96,59 @@ LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint6
                               delete call;
                               launch();
                             });
+  };
+  {
+    absl::MutexLock lock(&mu);
+    outstanding = in_flight;
+  }
+  for (size_t i = 0; i < in_flight; ++i) launch();
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](size_t* n) { return *n == 0; }, &outstanding));
+  }
+  return LoadResult{acknowledged.load(), failed.load(), absl::Now() - start};
+}
+
+LoadResult Publisher::RunBatches(const RequestMaker& make, size_t batch, size_t in_flight,
+                                 uint64_t count, absl::Duration duration) {
+  struct Call {
+    grpc::ClientContext context;
+    v1::PublishBatchRequest request;
+    v1::PublishBatchResponse response;
+  };
+  absl::Mutex mu;
+  size_t outstanding = 0;
+  std::atomic<uint64_t> next{0};
+  std::atomic<uint64_t> acknowledged{0};
+  std::atomic<uint64_t> failed{0};
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + duration;
+  std::function<void()> launch;
+  launch = [&] {
+    const uint64_t first = next.fetch_add(batch);
+    if (first >= count || absl::Now() >= end) {
+      absl::MutexLock lock(&mu);
+      --outstanding;
+      return;
+    }
+    auto* call = new Call;
+    call->context.set_deadline(In(absl::Seconds(30)));
+    for (uint64_t n = first; n < std::min<uint64_t>(count, first + batch); ++n) {
+      make(n, call->request.add_requests());
+    }
+    stub_->async()->PublishBatch(
+        &call->context, &call->request, &call->response, [&, call](grpc::Status status) {
+          if (!status.ok()) {
+            failed.fetch_add(static_cast<uint64_t>(call->request.requests_size()));
+          } else {
+            for (const auto& result : call->response.results()) {
+              (result.has_response() ? acknowledged : failed).fetch_add(1);
+            }
+          }
+          delete call;
+          launch();
+        });
   };
   {
     absl::MutexLock lock(&mu);

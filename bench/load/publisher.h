@@ -1,7 +1,8 @@
 // Publisher: the benchmark's gRPC side. Single calls for scenario set-up,
-// and two load generators: unary Publish with many calls in flight (the
-// callback API), and PublishStream over several streams, each with a writer
-// and a reader thread. Safe for concurrent access from multiple threads.
+// and three load generators: unary Publish with many calls in flight (the
+// callback API), PublishBatch the same way, and PublishStream over several
+// streams, each with a writer and a reader thread. Safe for concurrent
+// access from multiple threads.
 #ifndef PUSH_BROKER_BENCH_LOAD_PUBLISHER_H_
 #define PUSH_BROKER_BENCH_LOAD_PUBLISHER_H_
 
@@ -45,6 +46,11 @@ class Publisher {
   // or `duration` passes.
   LoadResult RunUnary(const RequestMaker& make, size_t in_flight, uint64_t count,
                       absl::Duration duration);
+  // PublishBatch calls of `batch` requests each, `in_flight` calls
+  // outstanding, until `count` requests are sent or `duration` passes. A
+  // request refused inside a batch counts as failed.
+  LoadResult RunBatches(const RequestMaker& make, size_t batch, size_t in_flight, uint64_t count,
+                        absl::Duration duration);
   // PublishStream over `streams` streams, until `count` or `duration`, with
   // at most `window` requests per stream written but not yet answered.
   LoadResult RunStreams(const RequestMaker& make, size_t streams, uint64_t count,
