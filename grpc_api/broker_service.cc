@@ -177,10 +177,10 @@ class BrokerService::PublishStreamReactor final
     Slot* slot;
     {
       absl::MutexLock lock(&mu_);
-      reading_ = false;
       // The client half-closed or the call ended; or the answers can no
       // longer be written, so nothing more is published.
       if (!ok || stopped_) {
+        reading_ = false;
         reads_done_ = true;
         ProgressLocked();
         return;
@@ -190,10 +190,12 @@ class BrokerService::PublishStreamReactor final
       slot->index = read_++;
       ++publishing_;
     }
-    // Unlocked: the answer may come at once, on this thread.
+    // Unlocked: the answer may come at once, on this thread. reading_ stays
+    // set meanwhile, so no other thread starts the next read into request_.
     service_->PublishBytes(publisher_, request_, &slot->response,
                            [this, slot](absl::Status status) { Answered(slot, status); });
     absl::MutexLock lock(&mu_);
+    reading_ = false;
     ProgressLocked();
   }
 
@@ -259,8 +261,10 @@ class BrokerService::PublishStreamReactor final
 
   BrokerService* const service_;
   const size_t window_;
-  std::string publisher_;     // the API key's id; set before the first read
-  grpc::ByteBuffer request_;  // the read in progress; one at a time
+  std::string publisher_;  // the API key's id; set before the first read
+  // The read in progress, then the request being published: one at a time
+  // (reading_ covers both).
+  grpc::ByteBuffer request_;
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);  // unwritten, in order
   uint64_t read_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,7 +1,9 @@
 // Publishing many messages per call, over a real gRPC channel: PublishBatch
 // (order, per-request errors, idempotency, limits, waits) and PublishStream's
 // read-ahead (answers in request order while later requests are published).
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker/message_id.h"
@@ -260,6 +262,40 @@ TEST_F(PublishBatchTest, PublishStreamPublishesAheadOfItsAnswersYetAnswersInOrde
   std::vector<std::string> bob = Mailbox("bob");
   ASSERT_EQ(bob.size(), 500u);
   for (int i = 0; i < 500; ++i) ASSERT_EQ(bob[i], std::to_string(i));
+}
+
+TEST_F(PublishBatchTest, ConcurrentStreamsWrittenAndReadAtOnceLoseAndRepeatNothing) {
+  StartBroker();
+  constexpr int kStreams = 4;
+  constexpr int kPerStream = 1600;  // 800 a mailbox: within retention
+  std::vector<std::thread> publishers;
+  std::atomic<int> answered{0};
+  for (int s = 0; s < kStreams; ++s) {
+    publishers.emplace_back([&, s] {
+      grpc::ClientContext context;
+      auto stream = stub_->PublishStream(&context);
+      std::thread reader([&] {
+        v1::PublishResponse response;
+        while (stream->Read(&response)) ++answered;
+      });
+      for (int i = 0; i < kPerStream; ++i) {
+        // Each stream writes to its own two clients, alternating.
+        if (!stream->Write(To(absl::StrCat("s", s, "-", i % 2), std::to_string(i)))) break;
+      }
+      stream->WritesDone();
+      reader.join();
+      EXPECT_TRUE(stream->Finish().ok());
+    });
+  }
+  for (auto& publisher : publishers) publisher.join();
+  EXPECT_EQ(answered.load(), kStreams * kPerStream);
+  for (int s = 0; s < kStreams; ++s) {
+    for (int parity = 0; parity < 2; ++parity) {
+      std::vector<std::string> expected;
+      for (int i = parity; i < kPerStream; i += 2) expected.push_back(std::to_string(i));
+      EXPECT_EQ(Mailbox(absl::StrCat("s", s, "-", parity)), expected) << s << "-" << parity;
+    }
+  }
 }
 
 TEST_F(PublishBatchTest, PublishStreamStopsReadingAtABadRequest) {
