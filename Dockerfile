@@ -8,7 +8,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ ninja-build pkg-config \
       libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto \
-      libabsl-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev \
+      libabsl-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libhiredis-dev \
+      libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -21,7 +22,8 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libcpp-httplib0.11 \
-      libspdlog1.10 libfmt9 libssl3 zlib1g libbrotli1 ca-certificates \
+      libspdlog1.10 libfmt9 libssl3 zlib1g libbrotli1 libhiredis0.14 libjemalloc2 \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 pushbroker \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pushbroker

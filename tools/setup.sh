@@ -11,7 +11,7 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev libcpp-httplib-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev libspdlog-dev libhiredis-dev curl
+  nlohmann-json3-dev libspdlog-dev libhiredis-dev libjemalloc-dev curl
 )
 if [ "${1:-}" = "--redis" ]; then PACKAGES+=(redis-server redis-tools); fi
 if [ "${1:-}" = "--test" ]; then
