@@ -65,6 +65,28 @@ absl::StatusOr<absl::Duration> Publisher::TimeGetClient(const std::string& clien
   return absl::Now() - start;
 }
 
+namespace {
+
+// Keeps `in_flight` chains of asynchronous calls going until every chain's
+// `start(next)` returns false: `start` begins one call, whose completion
+// calls `next` to begin the chain's next call. Returns when all have ended.
+void RunChains(size_t in_flight, const std::function<bool(const std::function<void()>&)>& start) {
+  absl::Mutex mu;
+  size_t outstanding = in_flight;
+  std::function<void()> launch;
+  launch = [&] {
+    if (start(launch)) return;
+    absl::MutexLock lock(&mu);
+    --outstanding;
+  };
+  for (size_t i = 0; i < in_flight; ++i) launch();
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(
+      +[](size_t* n) { return *n == 0; }, &outstanding));
+}
+
+}  // namespace
+
 LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint64_t count,
                                absl::Duration duration) {
   struct Call {
@@ -72,21 +94,14 @@ LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint6
     v1::PublishRequest request;
     v1::PublishResponse response;
   };
-  absl::Mutex mu;
-  size_t outstanding = 0;
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> acknowledged{0};
   std::atomic<uint64_t> failed{0};
   const absl::Time start = absl::Now();
   const absl::Time end = start + duration;
-  std::function<void()> launch;
-  launch = [&] {
+  RunChains(in_flight, [&](const std::function<void()>& then) {
     const uint64_t n = next.fetch_add(1);
-    if (n >= count || absl::Now() >= end) {
-      absl::MutexLock lock(&mu);
-      --outstanding;
-      return;
-    }
+    if (n >= count || absl::Now() >= end) return false;
     auto* call = new Call;
     call->context.set_deadline(In(absl::Seconds(30)));
     make(n, &call->request);
@@ -94,19 +109,10 @@ LoadResult Publisher::RunUnary(const RequestMaker& make, size_t in_flight, uint6
                             [&, call](grpc::Status status) {
                               (status.ok() ? acknowledged : failed).fetch_add(1);
                               delete call;
-                              launch();
+                              then();
                             });
-  };
-  {
-    absl::MutexLock lock(&mu);
-    outstanding = in_flight;
-  }
-  for (size_t i = 0; i < in_flight; ++i) launch();
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(
-        +[](size_t* n) { return *n == 0; }, &outstanding));
-  }
+    return true;
+  });
   return LoadResult{acknowledged.load(), failed.load(), absl::Now() - start};
 }
 
@@ -117,21 +123,14 @@ LoadResult Publisher::RunBatches(const RequestMaker& make, size_t batch, size_t 
     v1::PublishBatchRequest request;
     v1::PublishBatchResponse response;
   };
-  absl::Mutex mu;
-  size_t outstanding = 0;
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> acknowledged{0};
   std::atomic<uint64_t> failed{0};
   const absl::Time start = absl::Now();
   const absl::Time end = start + duration;
-  std::function<void()> launch;
-  launch = [&] {
+  RunChains(in_flight, [&](const std::function<void()>& then) {
     const uint64_t first = next.fetch_add(batch);
-    if (first >= count || absl::Now() >= end) {
-      absl::MutexLock lock(&mu);
-      --outstanding;
-      return;
-    }
+    if (first >= count || absl::Now() >= end) return false;
     auto* call = new Call;
     call->context.set_deadline(In(absl::Seconds(30)));
     for (uint64_t n = first; n < std::min<uint64_t>(count, first + batch); ++n) {
@@ -147,19 +146,10 @@ LoadResult Publisher::RunBatches(const RequestMaker& make, size_t batch, size_t 
             }
           }
           delete call;
-          launch();
+          then();
         });
-  };
-  {
-    absl::MutexLock lock(&mu);
-    outstanding = in_flight;
-  }
-  for (size_t i = 0; i < in_flight; ++i) launch();
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(
-        +[](size_t* n) { return *n == 0; }, &outstanding));
-  }
+    return true;
+  });
   return LoadResult{acknowledged.load(), failed.load(), absl::Now() - start};
 }
 
