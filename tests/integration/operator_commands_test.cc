@@ -81,6 +81,13 @@ TEST_F(OperatorCommandsTest, EveryBrokerMethodFromJson) {
   ASSERT_EQ(history["messages"].size(), 3u) << history;
   EXPECT_EQ(history["messages"][0]["data"], "hi");
   EXPECT_EQ(history["messages"][0]["id"], published["id"]);
+  // The README's grpcurl line for a batch: one good request, one refused alone.
+  const nlohmann::json batch =
+      Call(broker, "PublishBatch",
+           R"({"requests":[{"client_id":"alice","data":"one"},{"client_id":"a b","data":"x"}]})");
+  ASSERT_EQ(batch["results"].size(), 2u) << batch;
+  EXPECT_TRUE(batch["results"][0]["response"].contains("id")) << batch;
+  EXPECT_EQ(batch["results"][1]["error"]["code"], 3) << batch;
   Call(broker, "Unsubscribe", R"({"client_id":"alice","topic":"room-1"})");
   Call(broker, "Disconnect", R"({"client_id":"alice","retry_ms":1000})");
   Call(broker, "IssueClientToken", R"({"client_id":"alice"})",
